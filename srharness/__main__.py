@@ -1,0 +1,5 @@
+import sys
+
+from srharness.cli import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""srharness golden: TODO (being written)."""
+
+
+def add_parser(sub):
+    p = sub.add_parser("golden", help="(not yet implemented)")
+    p.set_defaults(func=lambda args: print("not implemented yet") or 1)

@@ -1,0 +1,112 @@
+"""Hardware detection from the real signals, one function per marker.
+
+Each detector returns a `Detection`: present or not, what was looked for (the skip reason names
+it), and what was found (versions, device names) for `srharness doctor`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+HARDWARE = ("cpu", "cuda", "ascend", "vacc")
+
+
+@dataclass
+class Detection:
+    name: str
+    present: bool
+    looked_for: str
+    found: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return f"{self.name} hardware not found (looked for {self.looked_for})"
+
+
+def _module_present(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _tool_output(argv: list[str], timeout: float = 10.0) -> str | None:
+    """First lines of a tool's output, or None if it is absent or fails."""
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout
+
+
+def detect_cpu() -> Detection:
+    import platform
+    return Detection("cpu", True, "the host CPU", {"machine": platform.machine(), "processor": platform.processor() or "?"})
+
+
+def detect_cuda() -> Detection:
+    looked = "torch.cuda.is_available() with at least one device"
+    try:
+        import torch
+    except ImportError:
+        return Detection("cuda", False, looked)
+    if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+        return Detection("cuda", False, looked, {"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda)})
+    found = {"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda),
+             "devices": ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))}
+    if shutil.which("trtexec"):
+        found["trtexec"] = shutil.which("trtexec")
+    return Detection("cuda", True, looked, found)
+
+
+def detect_ascend() -> Detection:
+    looked = "`npu-smi info` on PATH, or the Python packages acl / ais_bench / torch_npu"
+    found: dict[str, str] = {}
+    out = _tool_output(["npu-smi", "info"])
+    if out is not None:
+        found["npu-smi"] = shutil.which("npu-smi") or ""
+        for line in out.splitlines():
+            if "Version" in line and "npu-smi" in line:
+                found["npu-smi info"] = " ".join(line.strip("| \n").split())
+                break
+    for mod in ("acl", "ais_bench", "torch_npu"):
+        if _module_present(mod):
+            found[mod] = "importable"
+    for tool in ("atc", "benchmark", "benchmark.x86_64", "benchmark.aarch64"):
+        if shutil.which(tool):
+            found[tool] = shutil.which(tool) or ""
+    present = "npu-smi" in found or any(m in found for m in ("acl", "ais_bench", "torch_npu"))
+    return Detection("ascend", present, looked, found)
+
+
+def detect_vacc() -> Detection:
+    looked = "`vamp` or `vasmi` on PATH, or the VastAI Python runtime vaststreamx"
+    found: dict[str, str] = {}
+    for tool in ("vamp", "vasmi", "vamc"):
+        if shutil.which(tool):
+            found[tool] = shutil.which(tool) or ""
+    if _module_present("vaststreamx"):
+        found["vaststreamx"] = "importable"
+    present = any(k in found for k in ("vamp", "vasmi", "vaststreamx"))
+    return Detection("vacc", present, looked, found)
+
+
+_DETECTORS = {"cpu": detect_cpu, "cuda": detect_cuda, "ascend": detect_ascend, "vacc": detect_vacc}
+
+
+@lru_cache(maxsize=None)
+def detect(name: str) -> Detection:
+    if name not in _DETECTORS:
+        raise ValueError(f"unknown hardware {name!r}; known: {', '.join(HARDWARE)}")
+    return _DETECTORS[name]()
+
+
+def detect_all() -> dict[str, Detection]:
+    return {name: detect(name) for name in HARDWARE}

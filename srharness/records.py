@@ -1,0 +1,51 @@
+"""The verdict record: the single thing the report side reads (ARCHITECTURE.md).
+
+Every check that compares a figure with a golden, or reports a figure worth seeing, makes one
+`Verdict` and hands it to the `sr_record` fixture (srharness.plugin). The terminal summary, the
+summary JSON and the Allure report are built from these records only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Verdict:
+    model: str                       # registry name, e.g. "rdn"
+    check: str                       # export | accuracy | perf | training
+    metric: str                      # psnr | ssim | fps | max_abs_diff | opset | ...
+    measured: float | None
+    hardware: str = "cpu"            # cpu | cuda | ascend | vacc
+    backend: str = "torch"           # torch | ort | ort-fp16 | ort-int8 | ascend-om | vacc | tensorrt ...
+    precision: str = "fp32"
+    scale: int | None = None
+    protocol: str | None = None
+    dataset: str | None = None
+    image: str | None = None         # None for a mean over the dataset
+    golden: float | None = None      # the figure compared against
+    golden_id: str | None = None
+    rule: str | None = None          # human text of the rule, e.g. ">= -1% (relative, one-sided)"
+    passed: bool | None = None       # None: informational figure, no rule applied
+    unit: str = ""
+    conditions: dict[str, Any] = field(default_factory=dict)  # shape, batch, warm-up, tool versions...
+    notes: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "fail", None: "info"}[self.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["verdict"] = self.verdict
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        d = dict(d)
+        d.pop("verdict", None)
+        return cls(**d)

@@ -1,0 +1,65 @@
+"""One runner interface for every backend (after Polygraphy's backend runners).
+
+A runner is built for one model artefact (a torch module, an ONNX file, an .om, a vacc
+deployment, a TensorRT engine), runs it on numpy arrays, and describes what it ran. Comparing
+outputs is not a runner's job: that is srharness.metrics and srharness.golden.
+
+    runner = SomeRunner(...)
+    runner.build()                 # compile / create the session (idempotent)
+    y = runner.run(x)              # x: float32 or uint8 NCHW numpy array -> numpy array
+    runner.describe()              # RunnerInfo: backend, hardware, precision, shapes, tool versions
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RunnerInfo:
+    backend: str                    # torch | ort | ort-fp16 | ort-int8 | ascend-om | vacc | tensorrt | torch-cuda ...
+    hardware: str                   # cpu | cuda | ascend | vacc
+    precision: str                  # fp32 | fp16 | int8 | ...
+    input_shape: tuple[int, ...] | None = None
+    output_shape: tuple[int, ...] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # tool versions, command lines, precision_mode ...
+
+
+class Runner(abc.ABC):
+    backend: str = "?"
+    hardware: str = "cpu"
+    precision: str = "fp32"
+
+    def __init__(self) -> None:
+        self._built = False
+
+    def build(self) -> "Runner":
+        if not self._built:
+            self._build()
+            self._built = True
+        return self
+
+    @abc.abstractmethod
+    def _build(self) -> None: ...
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.build()
+        return self._run(x)
+
+    @abc.abstractmethod
+    def _run(self, x: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> RunnerInfo:
+        return RunnerInfo(self.backend, self.hardware, self.precision)
+
+    def close(self) -> None:
+        """Release sessions and devices. Optional."""
+
+    def __enter__(self):
+        return self.build()
+
+    def __exit__(self, *exc):
+        self.close()

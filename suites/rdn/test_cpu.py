@@ -1,0 +1,20 @@
+"""RDN on the CPU: export conformance, accuracy, performance (torch and onnxruntime)."""
+import pytest
+
+from srharness.checks.accuracy import AccuracyChecks
+from srharness.checks.export import ExportChecks
+from srharness.checks.perf import PerfChecks
+
+pytestmark = [pytest.mark.cpu]
+
+
+class TestExport(ExportChecks):
+    model = "rdn"
+
+
+class TestAccuracy(AccuracyChecks):
+    model = "rdn"
+
+
+class TestPerf(PerfChecks):
+    model = "rdn"
