@@ -1,1 +1,1 @@
-pytest_plugins = ("srharness.plugin",)
+pytest_plugins = ("srharness.plugin", "srharness.report")

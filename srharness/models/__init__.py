@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
 
 from .rcan import RCAN
@@ -103,8 +104,15 @@ def get_model_spec(name: str) -> ModelSpec:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
 
 
-def build_model(name: str, scale: int) -> nn.Module:
-    return get_model_spec(name).build(scale).eval()
+def build_model(name: str, scale: int, seed: int | None = 0) -> nn.Module:
+    """The network in eval mode. With a seed (default 0) the random initialisation is the same
+    in every process, so weight-independent checks agree across xdist workers and sessions."""
+    spec = get_model_spec(name)
+    if seed is None:
+        return spec.build(scale).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spec.build(scale).eval()
 
 
 def count_parameters(model: nn.Module) -> int:
