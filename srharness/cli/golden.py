@@ -1,6 +1,79 @@
-"""srharness golden: TODO (being written)."""
+"""srharness golden: check golden files against the schema, list figures, judge a value."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 
 def add_parser(sub):
-    p = sub.add_parser("golden", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not implemented yet") or 1)
+    p = sub.add_parser("golden", help="check, list and apply golden figures")
+    gsub = p.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
+    c = gsub.add_parser("check", help="validate golden YAML files (schema, rules, references)")
+    c.add_argument("files", nargs="+", type=Path, help="golden YAML files or folders")
+    c.set_defaults(func=_check)
+    ls = gsub.add_parser("list", help="list figures with their rule and provenance")
+    ls.add_argument("--golden-dir", type=Path, default=None, help="default: $SRHARNESS_GOLDEN_DIR or ./golden")
+    ls.add_argument("--model", default=None)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+    j = gsub.add_parser("judge", help="judge a measured value against a golden")
+    j.add_argument("id")
+    j.add_argument("measured", type=float)
+    j.add_argument("--golden-dir", type=Path, default=None)
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=_judge)
+
+
+def _golden_dir(arg: Path | None) -> Path:
+    import os
+    return arg or Path(os.environ.get("SRHARNESS_GOLDEN_DIR") or "golden")
+
+
+def _check(args) -> int:
+    from srharness.golden import GoldenError, load_file, load_goldens
+    status = 0
+    for path in args.files:
+        try:
+            n = len(load_goldens(path)) if path.is_dir() else len(load_file(path))
+            print(f"{path}: OK, {n} figures")
+        except GoldenError as exc:
+            print(f"{exc}")
+            status = 1
+    return status
+
+
+def _load(args):
+    from srharness.cli import CliError
+    from srharness.golden import GoldenError, load_goldens
+    try:
+        return load_goldens(_golden_dir(args.golden_dir))
+    except GoldenError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _list(args) -> int:
+    gs = _load(args)
+    figures = [g for g in gs if args.model in (None, g.model)]
+    if args.json:
+        print(json.dumps([{"id": g.id, "value": g.value, "unit": g.unit, "rule": g.rule.describe(g.unit),
+                           "provenance": g.provenance} for g in figures], indent=2, ensure_ascii=False))
+        return 0
+    for g in figures:
+        print(f"{g.id:60s} {g.value:>12.6g} {g.unit:8s} {g.rule.describe(g.unit)}  [{g.provenance}]")
+    return 0
+
+
+def _judge(args) -> int:
+    from srharness.cli import CliError
+    gs = _load(args)
+    try:
+        g = gs.get(args.id)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    r = g.judge(args.measured)
+    if args.json:
+        print(json.dumps({"id": g.id, "measured": r.measured, "golden": r.golden, "delta": r.delta,
+                          "relative": r.relative, "rule": r.rule_text, "passed": r.passed}, ensure_ascii=False))
+    else:
+        print(f"{g.id}: {r.text}")
+    return 0 if r.passed is not False else 1
