@@ -1,6 +1,81 @@
-"""srharness train: TODO (being written)."""
+"""srharness train: train the yjn870-layout RCAN as the Ascend training guide does (PROTOCOLS.md B)."""
+from __future__ import annotations
+
+import json
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not implemented yet") or 1)
+    p = sub.add_parser("train", help="train RCAN (yjn870 layout) as the Ascend guide does; 1 or N processes",
+                       description=__doc__)
+    p.add_argument("--data-dir", help="folder of HR training images (default: scikit-image's embedded photos)")
+    p.add_argument("--eval-dir", help="folder of HR images for the guide's PSNR at the end (e.g. Set5 HR)")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--groups", type=int, default=10, help="residual groups (guide: 10)")
+    p.add_argument("--blocks", type=int, default=20, help="RCAB per group (guide: 20)")
+    p.add_argument("--features", type=int, default=64, help="feature channels (guide: 64)")
+    p.add_argument("--patch", type=int, default=48, help="LR patch size; HR tiles are patch x scale")
+    p.add_argument("--batch", type=int, default=16, help="batch per process; global batch = batch x nproc")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, constant")
+    p.add_argument("--steps", type=int, default=100, help="optimiser steps in total (a resumed run counts on)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nproc", type=int, default=1, help="processes (torch.multiprocessing spawn); "
+                   "under torchrun each process runs this command and --nproc is ignored")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "npu"))
+    p.add_argument("--amp", action="store_true", help="mixed precision: fp16 + GradScaler on cuda/npu, bf16 on cpu")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: cores / processes)")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: at the end only)")
+    p.add_argument("--resume", metavar="CKPT", help="continue exactly from a checkpoint_step*.pt of an earlier run")
+    p.add_argument("--out", default="rcan-training-run", help="folder for checkpoints, train.log, result.json")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of the text report")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from srharness.cli import CliError
+    from srharness.data.datasets import DatasetError
+    from srharness.training import TrainConfig, TrainingError, run_training
+
+    config = TrainConfig(
+        out_dir=args.out, data_dir=args.data_dir, eval_dir=args.eval_dir, scale=args.scale, groups=args.groups,
+        blocks=args.blocks, features=args.features, patch=args.patch, batch=args.batch, lr=args.lr,
+        steps=args.steps, seed=args.seed, amp=args.amp, device=args.device, workers=args.workers,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, threads=args.threads)
+    try:
+        result = run_training(config, nproc=args.nproc, progress=not args.json)
+    except (TrainingError, DatasetError) as exc:   # TrainingDataError is a DatasetError
+        raise CliError(str(exc)) from None
+    if result is None:            # a torchrun rank other than 0
+        return 0
+    if args.json:
+        from dataclasses import asdict
+        print(json.dumps(asdict(result), indent=1))
+        return 0
+    print(format_report(result))
+    return 0
+
+
+def format_report(result) -> str:
+    c, t = result.conditions, result.throughput
+    losses = result.losses
+    lines = [
+        f"RCAN training: {c['model']}, {result.world_size} process(es) on {result.device} ({result.backend}), "
+        f"{result.precision}",
+        f"  data        {c['data']}: {c['training_images']} images, {c['training_tiles']} tiles of "
+        f"{c['hr_tile']}x{c['hr_tile']}, LR patch {c['lr_patch']}",
+        f"  steps       {result.start_step} -> {result.step}, global batch {c['global_batch']} "
+        f"({c['batch_per_process']} per process)",
+        f"  L1 loss     {losses[0]:.6f} (first step) -> {losses[-1]:.6f} (last step)",
+    ]
+    if len(losses) >= 20:
+        lines.append(f"              mean of first 10 {sum(losses[:10]) / 10:.6f} -> last 10 {sum(losses[-10:]) / 10:.6f}")
+    if t.get("images_per_s"):
+        lines.append(f"  throughput  {t['images_per_s']:.2f} images/s (global batch / mean step time over "
+                     f"{t['timed_steps']} steps after {t['warmup_steps']} warm-up; {c['timing']})")
+    else:
+        lines.append(f"  throughput  not measured: {t.get('note')}")
+    if result.psnr is not None:
+        lines.append(f"  PSNR        {result.psnr:.4f} dB, SSIM {result.ssim:.4f} (protocol {result.protocol}: Y, "
+                     "shave scale+6, truncation) " + ", ".join(f"{k} {v:.2f}" for k, v in result.psnr_per_image.items()))
+    lines.append(f"  checkpoint  {result.checkpoint}")
+    return "\n".join(lines)

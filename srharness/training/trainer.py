@@ -1,0 +1,406 @@
+"""RCAN training as the Ascend guide runs it (PROTOCOLS.md section B): yjn870/RCAN-pytorch layout
+(`RCANTraining`), L1 loss, Adam with a constant learning rate, LR patches of 48 from 96x96 HR
+tiles, batch 16 per process, optional mixed precision, checkpoints that resume exactly.
+
+`run_training(config, nproc)` is the entry point for pytest, the CLI and torchrun alike.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import distributed
+from .data import TileDataset, TrainingDataError, training_dataset
+
+CHECKPOINT_FORMAT = "srharness-rcan-training/1"
+RESULT_FILE = "result.json"
+LOG_FILE = "train.log"
+ARCHITECTURE_KEYS = ("scale", "groups", "blocks", "features", "reduction")
+
+
+class TrainingError(RuntimeError):
+    """A training run that cannot start or continue; the message says what to change."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint that cannot be resumed from; the message names the file and the fix."""
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str                      # checkpoints, result.json and train.log go here (rank 0)
+    data_dir: str | None = None       # folder of HR images; None: scikit-image's embedded photos
+    eval_dir: str | None = None       # folder of HR images for the guide's PSNR (e.g. Set5 HR)
+    scale: int = 2
+    groups: int = 10                  # guide: 10 residual groups x 20 RCAB x 64 features
+    blocks: int = 20
+    features: int = 64
+    reduction: int = 16
+    patch: int = 48                   # LR patch; HR tiles are patch * scale
+    batch: int = 16                   # per process; the global batch is batch * processes
+    lr: float = 1e-4                  # constant, as in the guide
+    steps: int = 100                  # optimiser steps in total (a resumed run counts on)
+    seed: int = 0
+    amp: bool = False                 # autocast: fp16 + GradScaler on cuda/npu, bf16 on cpu
+    device: str = "auto"              # auto | cpu | cuda | npu
+    workers: int = 0                  # DataLoader workers per process
+    warmup: int = 6                   # steps left out of the throughput (the guide skips 6)
+    log_every: int = 10               # guide-format log line period
+    checkpoint_every: int = 0         # 0: a checkpoint at the end only
+    resume: str | None = None         # checkpoint to continue from
+    threads: int | None = None        # torch threads per process; None: cores / processes on CPU
+
+    def architecture(self) -> dict:
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
+
+    def validate(self) -> None:
+        """TrainingError for settings that cannot train, before any process starts."""
+        problems = [f"--{name} {getattr(self, name)}: must be >= {low}" for name, low in
+                    (("scale", 2), ("groups", 1), ("blocks", 1), ("patch", 1), ("batch", 1), ("steps", 1))
+                    if getattr(self, name) < low]
+        if self.features < self.reduction:
+            problems.append(f"--features {self.features}: channel attention divides it by the reduction "
+                            f"{self.reduction}, so it must be >= {self.reduction}")
+        if not self.lr > 0:
+            problems.append(f"--lr {self.lr}: must be > 0")
+        if problems:
+            raise TrainingError("; ".join(problems))
+
+
+@dataclass
+class TrainResult:
+    config: dict
+    world_size: int
+    device: str
+    backend: str
+    precision: str
+    start_step: int                   # 0, or the step a resumed run started from
+    step: int                         # steps done in total
+    losses: list[float]               # global mean L1 loss of each step of this run
+    step_times: list[float]           # rank-0 host seconds per step, H2D copy excluded
+    throughput: dict = field(default_factory=dict)
+    psnr: float | None = None
+    psnr_per_image: dict = field(default_factory=dict)
+    ssim: float | None = None
+    protocol: str | None = None        # the eval protocol of psnr/ssim (srharness.protocols)
+    checkpoint: str | None = None
+    conditions: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainResult":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def build_training_model(config: TrainConfig) -> nn.Module:
+    from srharness.models.rcan_training import RCANTraining
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return RCANTraining(scale=config.scale, num_features=config.features, num_rg=config.groups,
+                            num_rcab=config.blocks, reduction=config.reduction)
+
+
+def precision_of(config: TrainConfig, device: torch.device) -> str:
+    if not config.amp:
+        return "fp32"
+    return "amp-bf16" if device.type == "cpu" else "amp-fp16"
+
+
+# ---------------------------------------------------------------- checkpoints
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half-written checkpoint."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint, checked; CheckpointError names the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; pass a checkpoint_step*.pt written by a "
+                              "previous run, or start without --resume")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "it is truncated or corrupt: resume from an earlier checkpoint or start without --resume") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an srharness RCAN training checkpoint (expected format "
+                              f"{CHECKPOINT_FORMAT!r}); resume only from checkpoints written by `srharness train`")
+    missing = [k for k in ("model", "optimizer", "scaler", "step", "rng", "config", "dataset_tiles") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is damaged, "
+                              "resume from another checkpoint")
+    return ckpt
+
+
+def check_resumable(ckpt: dict, path: str, config: TrainConfig, world_size: int, tiles: int) -> None:
+    saved = ckpt["config"]
+    diffs = [f"{k} {saved.get(k)} -> {getattr(config, k)}" for k in (*ARCHITECTURE_KEYS, "patch", "seed")
+             if saved.get(k) != getattr(config, k)]
+    if saved.get("global_batch") != config.batch * world_size:
+        diffs.append(f"global batch {saved.get('global_batch')} -> {config.batch * world_size}")
+    if ckpt["dataset_tiles"] != tiles:
+        diffs.append(f"training tiles {ckpt['dataset_tiles']} -> {tiles} (a different data folder)")
+    if diffs:
+        raise CheckpointError(f"{path}: cannot continue this run exactly, the settings differ: {'; '.join(diffs)}; "
+                              "resume with the settings it was written with, or start a new run")
+
+
+# ---------------------------------------------------------------- sampling
+def epoch_batches(tiles: int, epoch: int, ctx: distributed.DistContext, batch: int, seed: int) -> list[list[int]]:
+    """This process's batches for `epoch`: DistributedSampler order, full batches only. Across N
+    processes, step k covers exactly the samples of step k of one process with N times the batch."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler = DistributedSampler(range(tiles), num_replicas=ctx.world_size, rank=ctx.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    indices = list(sampler)
+    return [indices[i:i + batch] for i in range(0, len(indices) - batch + 1, batch)]
+
+
+# ---------------------------------------------------------------- the run
+def train_worker(ctx: distributed.DistContext, config: TrainConfig,
+                 on_step: Callable[[int, int, float, float], None] | None = None) -> TrainResult | None:
+    """The training loop of one process. Rank 0 writes checkpoints, the log and result.json."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    out = Path(config.out_dir)
+    device = ctx.device
+    dataset = TileDataset(training_dataset(config.data_dir), patch=config.patch, scale=config.scale, seed=config.seed)
+    global_batch = config.batch * ctx.world_size
+    steps_per_epoch = len(epoch_batches(len(dataset), 0, ctx, config.batch, config.seed))
+    if steps_per_epoch == 0:
+        raise TrainingDataError(f"{config.data_dir or 'embedded images'}: {len(dataset)} training tiles of "
+                                f"{dataset.tile}x{dataset.tile}, fewer than one global batch of {global_batch}; "
+                                "add images or lower --batch")
+
+    model = build_training_model(config).to(device)
+    # RCANTraining has no buffers, so the guide's broadcast_buffers=False changes nothing; left at default.
+    ddp = DDP(model, device_ids=[device.index] if device.type != "cpu" else None)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=config.lr)
+    fp16 = config.amp and device.type != "cpu"
+    scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+    amp_dtype = torch.float16 if fp16 else torch.bfloat16
+    loss_fn = nn.L1Loss()
+
+    step = 0
+    if config.resume:
+        ckpt = load_checkpoint(config.resume)
+        check_resumable(ckpt, config.resume, config, ctx.world_size, len(dataset))
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        step = int(ckpt["step"])
+    start_step = step
+
+    def save(step: int) -> Path:
+        path = out / f"checkpoint_step{step:06d}.pt"
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "step": step, "epoch": step // steps_per_epoch,
+            "batch_in_epoch": step % steps_per_epoch, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(),
+            "config": {**asdict(config), "global_batch": global_batch}, "dataset_tiles": len(dataset),
+        }, path)
+        return path
+
+    log = open(out / LOG_FILE, "a") if ctx.is_main else None
+    losses, step_times, checkpoint = [], [], None
+    ddp.train()
+    try:
+        while step < config.steps:
+            epoch, first = divmod(step, steps_per_epoch)
+            batches = epoch_batches(len(dataset), epoch, ctx, config.batch, config.seed)[first:]
+            batches = batches[:config.steps - step]
+            loader = torch.utils.data.DataLoader(
+                dataset, batch_sampler=[[(epoch, i) for i in b] for b in batches],
+                num_workers=config.workers, pin_memory=device.type == "cuda")
+            for lr_patch, hr_tile in loader:
+                lr_patch = lr_patch.to(device, non_blocking=True)
+                hr_tile = hr_tile.to(device, non_blocking=True)
+                distributed.synchronize(device)
+                started = time.perf_counter()       # the guide times from after the H2D copy...
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=config.amp):
+                    loss = loss_fn(ddp(lr_patch), hr_tile)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                distributed.synchronize(device)
+                elapsed = time.perf_counter() - started   # ...through the optimiser step
+                step += 1
+                mean_loss = float(ctx.all_reduce_mean(loss.float()))
+                losses.append(mean_loss)
+                step_times.append(elapsed)
+                if ctx.is_main:
+                    if step % config.log_every == 0 or step == config.steps:
+                        fps = global_batch / elapsed
+                        log.write(f"Iteration:{step}/{config.steps}->{100.0 * step / config.steps:.1f}% "
+                                  f"Time_avg_per_img:{elapsed / global_batch:.6f}->FPS:{fps:.3f} Loss:{mean_loss:.6f}\n")
+                        log.flush()
+                    if on_step:
+                        on_step(step, config.steps, mean_loss, elapsed)
+                    if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
+                        save(step)
+        if not ctx.is_main:
+            return None
+        checkpoint = save(step)
+        result = TrainResult(
+            config=asdict(config), world_size=ctx.world_size, device=str(device), backend=ctx.backend,
+            precision=precision_of(config, device), start_step=start_step, step=step,
+            losses=losses, step_times=step_times, checkpoint=str(checkpoint),
+            throughput=throughput(step_times, global_batch, config.warmup),
+            conditions={
+                "model": f"rcan-training {config.groups}x{config.blocks}x{config.features} x{config.scale}",
+                "processes": ctx.world_size, "batch_per_process": config.batch, "global_batch": global_batch,
+                "lr_patch": config.patch, "hr_tile": dataset.tile, "training_tiles": len(dataset),
+                "training_images": dataset.images, "data": dataset.source,
+                "torch": torch.__version__, "threads": torch.get_num_threads(), "backend": ctx.backend,
+                "device_name": device_name(device), "warmup_steps": config.warmup,
+                "timing": "host time from after the H2D copy through optimizer.step, device synchronised",
+            })
+        if config.eval_dir:
+            from .evaluation import evaluate
+            ev = evaluate(model, config.eval_dir, config.scale, device)
+            result.psnr, result.ssim = ev.mean_psnr, ev.mean_ssim
+            result.psnr_per_image = {s.name: s.psnr for s in ev.images}
+            result.protocol = ev.protocol
+            log.write(f"The Best PSNR is {ev.mean_psnr:.4f}\n")
+        tmp = out / f".{RESULT_FILE}.tmp"
+        tmp.write_text(json.dumps(asdict(result), indent=1))
+        os.replace(tmp, out / RESULT_FILE)
+        return result
+    finally:
+        if log:
+            log.close()
+
+
+def throughput(step_times: list[float], global_batch: int, warmup: int) -> dict:
+    """Images per second as the guide measures it: global batch / mean step time after `warmup` steps."""
+    timed = step_times[warmup:]
+    if not timed:
+        return {"images_per_s": None, "timed_steps": 0, "warmup_steps": warmup, "global_batch": global_batch,
+                "note": f"no step after the {warmup} warm-up steps; run more --steps"}
+    mean = float(np.mean(timed))
+    return {"images_per_s": global_batch / mean, "mean_step_s": mean, "timed_steps": len(timed),
+            "warmup_steps": warmup, "global_batch": global_batch}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "npu":
+        return torch.npu.get_device_name(device)
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def _process_entry(rank: int, world_size: int, port: int, config: TrainConfig, progress: bool) -> None:
+    """torch.multiprocessing.spawn target: one training process."""
+    _worker(config, progress, rank=rank, world_size=world_size, port=port)
+
+
+def _worker(config: TrainConfig, progress: bool, **rendezvous) -> TrainResult | None:
+    ctx = distributed.init(config.device, **rendezvous)
+    try:
+        if ctx.device.type == "cpu" and config.threads is None and ctx.world_size > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
+        elif config.threads:
+            torch.set_num_threads(config.threads)
+        bar = progress_bar(config) if progress and ctx.is_main else None
+        try:
+            return train_worker(ctx, config, on_step=bar.update_step if bar else None)
+        finally:
+            if bar:
+                bar.close()
+    finally:
+        distributed.shutdown()
+
+
+class progress_bar:
+    """tqdm over steps showing the loss and the instantaneous images/s."""
+
+    def __init__(self, config: TrainConfig):
+        self.total = config.steps
+        self.bar = None                    # created at the first step, so set-up errors print cleanly
+
+    def update_step(self, step: int, total: int, loss: float, elapsed: float) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=self.total, initial=step - 1, desc="train", unit="step", file=sys.stderr,
+                            dynamic_ncols=True)
+        self.bar.set_postfix(loss=f"{loss:.4f}", step_s=f"{elapsed:.3f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_training(config: TrainConfig, nproc: int = 1, progress: bool = False) -> TrainResult | None:
+    """Train with `nproc` processes (or as one torchrun process) and return rank 0's result
+    (None on other torchrun ranks)."""
+    if nproc < 1:
+        raise TrainingError(f"--nproc {nproc}: need at least 1 process")
+    config.validate()
+    training_dataset(config.data_dir)          # fail on a missing or empty folder before spawning
+    if config.eval_dir:
+        from srharness.data.datasets import folder_dataset
+        folder_dataset(config.eval_dir, name="eval")    # ...not after the training
+    if config.resume:
+        load_checkpoint(config.resume)         # ... and on an unreadable checkpoint
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if distributed.in_torchrun():
+        return _worker(config, progress)
+    port = distributed.free_port()
+    if nproc == 1:
+        return _worker(config, progress, rank=0, world_size=1, port=port)
+    import torch.multiprocessing as mp
+
+    (out / RESULT_FILE).unlink(missing_ok=True)
+    try:
+        mp.spawn(_process_entry, args=(nproc, port, config, progress), nprocs=nproc, join=True)
+    except mp.ProcessRaisedException as exc:
+        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
+        raise TrainingError(f"a training process failed: {last}") from None
+    except mp.ProcessExitedException as exc:
+        raise TrainingError(f"a training process died: {exc}") from None
+    return TrainResult.load(out / RESULT_FILE)
