@@ -1,0 +1,436 @@
+"""The nightly acceptance run: pytest over the suites with required hardware, Allure results with
+environment, categories and history, the HTML report (no analytics), and the summary JSON.
+
+`run_nightly(config)` returns the exit code: 0 only when every test passed and every required
+piece of hardware was present. Config errors raise `NightlyConfigError` naming the file and field.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from srharness.hardware import HARDWARE, detect
+from srharness.report import write_json_atomic
+
+ALLURE_ENV = "SRHARNESS_ALLURE"   # path of the `allure` executable when not on PATH
+INSTALL_HINT = ("install Allure's report generator: `npm install allure` (Allure 3, needs Node 18+; put it on PATH, "
+                f"in node_modules/ of the project, or point {ALLURE_ENV} at node_modules/.bin/allure), or "
+                "Allure 2 `allure-commandline` (needs Java 17): https://allurereport.org/docs/install/")
+HARDWARE_MISSING_PREFIX = "required hardware missing"
+
+# Allure categories, matched against our failure messages (see checks and srharness.plugin).
+CATEGORIES = [
+    {"name": "Hardware missing", "matchedStatuses": ["failed", "broken", "skipped"],
+     "messageRegex": r"(?s).*(required hardware (missing|test skipped)|required hardware .* had no test).*"},
+    {"name": "Tool failure", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(ToolError|LogParseError|CalledProcessError|TimeoutExpired|command not found"
+                     r"|tool (failed|failure|error)|\b(atc|trtexec|ais_bench|benchmark|vamc|vamp|pytest) "
+                     r"(failed|error|exited|timed out)|exit (code|status) \d+|malformed .*log|did not complete).*"},
+    {"name": "Accuracy regression", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*(accuracy regression|\b(psnr|ssim|PSNR|SSIM)\b|\bdB\b).*"},
+    {"name": "Performance regression", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*(performance regression|\b(fps|qps|latency|throughput)\b|does not exceed).*"},
+    {"name": "Export / graph violation", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(export|opset|graph|onnx|ONNX|DepthToSpace|static axes|dynamic (shape|axes)"
+                     r"|op census|rewrite|differs from torch).*"},
+]
+
+
+LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "pytest", "pytest-xdist", "allure-pytest",
+             "opencv-python-headless", "scikit-image")
+
+
+def categories_for_allure3() -> list[dict[str, Any]]:
+    """The same categories for Allure 3's config: JavaScript regexes search (no full match, no `(?s)`)."""
+    out = []
+    for c in CATEGORIES:
+        regex = c["messageRegex"].removeprefix("(?s).*").removesuffix(".*")
+        out.append({**c, "messageRegex": regex})
+    return out
+
+
+VENDOR_TOOLS = ("atc", "benchmark", "ais_bench", "npu-smi", "vamc", "vamp", "vasmi", "trtexec", "nvidia-smi")
+
+
+class NightlyConfigError(ValueError):
+    pass
+
+
+@dataclass
+class NightlyConfig:
+    path: Path                      # the config file; relative paths are resolved against its folder
+    suites: list[str]
+    require: list[str]
+    markers: str | None = None
+    keyword: str | None = None
+    data_dir: Path | None = None
+    weights_dir: Path | None = None
+    golden_dir: Path | None = None
+    out_dir: Path = Path("out/nightly")
+    single_file: bool = False
+    workers: str | None = None      # None: no xdist; "auto" or a number
+    report_name: str = "srharness nightly"
+    pytest_args: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def results_dir(self) -> Path:
+        return self.out_dir / "allure-results"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.out_dir / "allure-report"
+
+    @property
+    def history_dir(self) -> Path:
+        return self.out_dir / "history"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.out_dir / "summary.json"
+
+
+KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_dir", "golden_dir", "out_dir",
+              "single_file", "workers", "report_name", "pytest_args"}
+
+
+def load_config(path: str | Path) -> NightlyConfig:
+    import yaml
+    path = Path(path).resolve()
+    where = f"nightly config {path}"
+    if not path.is_file():
+        raise NightlyConfigError(f"{where}: no such file (copy nightly.example.yaml and edit it)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise NightlyConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise NightlyConfigError(f"{where}: expected a mapping of settings at the top level")
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise NightlyConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")
+
+    def str_list(key: str, required: bool) -> list[str]:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                raise NightlyConfigError(f"{where}: field '{key}' is required (a list)")
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a list of strings, got {value!r}")
+        return value
+
+    def directory(key: str, must_exist: bool) -> Path | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a path, got {value!r}")
+        p = (path.parent / os.path.expandvars(os.path.expanduser(value))).resolve()
+        if must_exist and not p.is_dir():
+            raise NightlyConfigError(f"{where}: field '{key}': {p} is not a directory (fix the path or remove the field)")
+        return p
+
+    suites = str_list("suites", required=True)
+    if not suites:
+        raise NightlyConfigError(f"{where}: field 'suites' is empty; list at least one suite folder or test file")
+    for s in suites:
+        if not (path.parent / s.split("::")[0]).exists():
+            raise NightlyConfigError(f"{where}: field 'suites': {s} does not exist under {path.parent}")
+    require = str_list("require", required=False)
+    bad = [h for h in require if h not in HARDWARE]
+    if bad:
+        raise NightlyConfigError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
+    workers = raw.get("workers")
+    if workers is not None and not (workers == "auto" or (isinstance(workers, int) and workers >= 0)):
+        raise NightlyConfigError(f"{where}: field 'workers' must be 'auto' or a whole number, got {workers!r}")
+    single = raw.get("single_file", False)
+    if not isinstance(single, bool):
+        raise NightlyConfigError(f"{where}: field 'single_file' must be true or false, got {single!r}")
+    for key in ("markers", "keyword", "report_name"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")
+    return NightlyConfig(
+        path=path, suites=suites, require=require, markers=raw.get("markers"), keyword=raw.get("keyword"),
+        data_dir=directory("data_dir", True), weights_dir=directory("weights_dir", True),
+        golden_dir=directory("golden_dir", True), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
+        single_file=single, workers=None if workers in (None, 0) else str(workers),
+        report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False))
+
+
+# ---------------------------------------------------------------- Allure results side files
+def _properties_escape(text: str, key: bool = False) -> str:
+    text = str(text).replace("\\", "\\\\").replace("\n", "\\n")
+    return re.sub(r"([=:\s])", r"\\\1", text) if key else text
+
+
+def environment_properties(cfg: NightlyConfig) -> dict[str, str]:
+    env = {"python": platform.python_version(), "platform": platform.platform(), "host": platform.node()}
+    for lib in LIBRARIES:
+        try:
+            env[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            env[lib] = "not installed"
+    for tool in VENDOR_TOOLS:
+        found = shutil.which(tool)
+        if found:
+            env[f"tool.{tool}"] = found
+    for hw in HARDWARE:
+        d = detect(hw)
+        env[f"device.{hw}"] = (", ".join(d.found) or "present") if d.present else f"absent ({d.reason})"
+    env["git.commit"] = git_commit(cfg.root)
+    env["required"] = ",".join(cfg.require) or "(none)"
+    env["suites"] = " ".join(cfg.suites)
+    if cfg.markers:
+        env["markers"] = cfg.markers
+    return env
+
+
+def git_commit(root: Path) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    return (sha or "unknown (not a git checkout)") + (" (uncommitted changes)" if dirty else "")
+
+
+def write_environment(results: Path, env: dict[str, str]) -> None:
+    lines = [f"{_properties_escape(k, key=True)}={_properties_escape(v)}" for k, v in env.items()]
+    (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_categories(results: Path) -> None:
+    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+
+
+def write_failed_result(results: Path, name: str, message: str, trace: str = "", labels: dict[str, str] | None = None,
+                        status: str = "failed") -> None:
+    """An Allure result for something that failed outside any test (hardware missing, pytest unusable)."""
+    import time
+    now = int(time.time() * 1000)
+    full_name = "srharness.nightly#" + re.sub(r"\W+", "_", name)
+    result = {
+        "uuid": str(uuid.uuid4()), "historyId": uuid.uuid5(uuid.NAMESPACE_URL, full_name).hex,
+        "name": name, "fullName": full_name, "status": status,
+        "statusDetails": {"message": message, "trace": trace}, "start": now, "stop": now, "stage": "finished",
+        "labels": [{"name": k, "value": v} for k, v in {"parentSuite": "nightly", "suite": "hardware coverage",
+                                                        "framework": "srharness", **(labels or {})}.items()],
+    }
+    (results / f"{result['uuid']}-result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def prepare_results_dir(results: Path) -> None:
+    """A fresh results folder each night; refuses to empty a folder that is not Allure results."""
+    if results.exists():
+        allowed = re.compile(r"^([0-9a-f-]{36}-(result|container|attachment)\.\w+|environment\.properties"
+                             r"|categories\.json|executor\.json|history|pytest-output\.txt|allurerc\.json)$")
+        strangers = [p.name for p in results.iterdir() if not allowed.match(p.name)]
+        if strangers:
+            raise NightlyConfigError(f"{results} holds files that are not Allure results ({', '.join(strangers[:5])}); "
+                                     "point out_dir at a folder of its own")
+        shutil.rmtree(results)
+    results.mkdir(parents=True)
+
+
+# ---------------------------------------------------------------- pytest
+def pytest_command(cfg: NightlyConfig) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", *cfg.suites, f"--alluredir={cfg.results_dir}",
+           f"--sr-summary-json={cfg.summary_json}", "-p", "no:cacheprovider"]
+    if cfg.require:
+        cmd.append(f"--sr-require={','.join(cfg.require)}")
+    if cfg.markers:
+        cmd += ["-m", cfg.markers]
+    if cfg.keyword:
+        cmd += ["-k", cfg.keyword]
+    for flag, value in (("--sr-data-dir", cfg.data_dir), ("--sr-weights-dir", cfg.weights_dir),
+                        ("--sr-golden-dir", cfg.golden_dir)):
+        if value is not None:
+            cmd.append(f"{flag}={value}")
+    if cfg.workers:
+        cmd += ["-n", cfg.workers]
+    return cmd + cfg.pytest_args
+
+
+def run_pytest(cfg: NightlyConfig, cmd: list[str], log_path: Path) -> tuple[int, str]:
+    """Run pytest, echo its output live, keep all of it in `log_path`; returns (exit code, output)."""
+    print("srharness nightly: " + " ".join(cmd), flush=True)
+    env = dict(os.environ)
+    for name in ("SRHARNESS_REQUIRE", "SRHARNESS_SUMMARY_JSON"):
+        env.pop(name, None)  # the config decides these, not the caller's shell
+    chunks = []
+    with subprocess.Popen(cmd, cwd=cfg.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            chunks.append(line)
+        rc = proc.wait()
+    output = "".join(chunks)
+    log_path.write_text(output, encoding="utf-8")
+    return rc, output
+
+
+# ---------------------------------------------------------------- report generation
+@dataclass
+class Generator:
+    command: list[str]
+    major: int            # 2 or 3
+
+
+def find_generator() -> Generator | None:
+    candidates = [os.environ.get(ALLURE_ENV), shutil.which("allure"),
+                  str(Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "allure")]
+    for c in candidates:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            try:
+                version = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            m = re.search(r"(\d+)\.\d+", version)
+            if m:
+                return Generator([c], int(m.group(1)))
+    return None
+
+
+ANALYTICS_SCRIPT = re.compile(
+    r"<script[^>]*googletagmanager[^>]*>\s*</script>\s*(<script>(?:(?!</script>).)*?gtag\((?:(?!</script>).)*?</script>)?",
+    re.S | re.I)
+ANALYTICS_MARKERS = ("googletagmanager", "gtag(", "google-analytics")
+
+
+def strip_analytics(report_dir: Path) -> list[Path]:
+    """Remove the analytics script Allure 3 embeds in its HTML; returns files that still hold one."""
+    leftovers = []
+    for page in report_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8", errors="surrogateescape")
+        cleaned = ANALYTICS_SCRIPT.sub("", text)
+        if cleaned != text:
+            tmp = page.with_name(page.name + ".tmp")
+            tmp.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
+            os.replace(tmp, page)
+        if any(m in cleaned for m in ANALYTICS_MARKERS):
+            leftovers.append(page)
+    return leftovers
+
+
+def generate_report(cfg: NightlyConfig, gen: Generator) -> None:
+    """Results + carried history -> HTML report in cfg.report_dir; history kept in cfg.history_dir."""
+    results, report, history = cfg.results_dir, cfg.report_dir, cfg.history_dir
+    history.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".allure-report-", dir=cfg.out_dir))
+    env = dict(os.environ, ALLURE_NO_ANALYTICS="true")
+    try:
+        if gen.major >= 3:
+            rc_file = staging.parent / ".allurerc.json"
+            rc_file.write_text(json.dumps({
+                "name": cfg.report_name, "output": str(staging), "historyPath": str(history / "history.jsonl"),
+                "categories": categories_for_allure3(),
+                "plugins": {"awesome": {"options": {"singleFile": cfg.single_file, "reportName": cfg.report_name,
+                                                    "groupBy": ["epic", "feature", "story"]}}},
+            }), encoding="utf-8")
+            cmd = gen.command + ["generate", str(results), "--config", str(rc_file), "--output", str(staging)]
+        else:
+            if any(history.iterdir()):
+                shutil.copytree(history, results / "history", dirs_exist_ok=True)
+            cmd = gen.command + ["generate", str(results), "--clean", "-o", str(staging)]
+            if cfg.single_file:
+                cmd.append("--single-file")
+        print("srharness nightly: " + " ".join(cmd), flush=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"allure generate failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        if gen.major < 3 and (staging / "history").is_dir():
+            shutil.copytree(staging / "history", history, dirs_exist_ok=True)
+        leftovers = strip_analytics(staging)
+        if leftovers:
+            raise RuntimeError(f"analytics script still present in {', '.join(map(str, leftovers))}")
+        staging.chmod(0o755)  # mkdtemp makes it private; a report is for reading
+        if report.exists():
+            shutil.rmtree(report)
+        os.replace(staging, report)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the run
+def run_nightly(cfg: NightlyConfig, generate: bool = True) -> int:
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_results_dir(cfg.results_dir)
+    cfg.summary_json.unlink(missing_ok=True)
+    write_categories(cfg.results_dir)
+    write_environment(cfg.results_dir, environment_properties(cfg))
+
+    missing = {hw: detect(hw) for hw in cfg.require if not detect(hw).present}
+    rc, output = run_pytest(cfg, pytest_command(cfg), cfg.results_dir / "pytest-output.txt")
+    failures: list[str] = []
+    if missing:
+        for hw, d in missing.items():
+            write_failed_result(
+                cfg.results_dir, f"Required hardware missing: {hw}",
+                f"{HARDWARE_MISSING_PREFIX}: {hw}: {d.reason}. Nothing was run: the nightly requires {hw} "
+                f"(config {cfg.path}, field 'require').",
+                trace=output[-4000:], labels={"hardware": hw, "check": "hardware", "tag": "hardware-missing"})
+            failures.append(f"required hardware missing: {hw} ({d.reason})")
+    elif rc not in (0, 1):
+        # pytest could not run the tests at all (usage error, collection error, interrupted).
+        write_failed_result(cfg.results_dir, f"pytest did not complete (exit {rc})",
+                            f"tool failure: pytest exited with {rc} before or while running the suites",
+                            trace=output[-4000:], status="broken", labels={"suite": "pytest run"})
+    if rc != 0:
+        failures.append(f"pytest exit code {rc}")
+
+    summary = _load_summary(cfg.summary_json)
+    summary["nightly"] = {"config": str(cfg.path), "required": cfg.require, "missing_hardware": sorted(missing),
+                          "pytest_exit_code": rc, "results_dir": str(cfg.results_dir),
+                          "report_dir": None, "failures": failures}
+    if summary.get("figures", {}).get("fail"):
+        failures.append(f"{summary['figures']['fail']} figure(s) failed their golden rule")
+
+    if generate:
+        gen = find_generator()
+        if gen is None:
+            print(f"srharness nightly: no Allure generator found; results are in {cfg.results_dir}.\n  To get the "
+                  f"HTML report, {INSTALL_HINT}", flush=True)
+        else:
+            try:
+                generate_report(cfg, gen)
+                summary["nightly"]["report_dir"] = str(cfg.report_dir)
+                summary["nightly"]["generator"] = f"allure {gen.major} ({gen.command[0]})"
+                print(f"srharness nightly: report in {cfg.report_dir}" +
+                      (" (single file index.html)" if cfg.single_file else ""), flush=True)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                failures.append(f"report generation failed: {exc}")
+    summary["nightly"]["failures"] = failures
+    write_json_atomic(cfg.summary_json, summary)
+    print(f"srharness nightly: summary in {cfg.summary_json}", flush=True)
+    if failures:
+        print("srharness nightly: FAILED:\n" + "\n".join(f"  - {f}" for f in failures), flush=True)
+        return 1
+    print("srharness nightly: all passed", flush=True)
+    return 0
+
+
+def _load_summary(path: Path) -> dict[str, Any]:
+    if not path.is_file():  # pytest never reached its terminal summary (usage error)
+        return {"schema": "srharness-summary/1", "tests": {}, "figures": {}, "matrix": {}, "verdicts": []}
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,164 @@
+"""srharness.report: no-op when Allure is off, labels/titles/attachments when on, the run summary."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srharness import report
+from srharness.records import Verdict
+
+DEMO_TESTS = '''
+import numpy as np, pytest
+from srharness import report
+from srharness.records import Verdict
+
+@pytest.mark.cpu
+@pytest.mark.accuracy
+class TestAccuracy:
+    model = "rdn"
+
+    def test_psnr(self, sr_record):
+        hr = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+        report.attach_image_panel("baby", sr=hr * 0.98, hr=hr, bicubic=hr * 0.9, psnr=36.5)
+        report.attach_latency_plot("latency", [1.0, 1.2, 1.1, 0.9, 1.05])
+        report.attach_json("op census", {"Conv": 3, "Relu": 2})
+        report.attach_text("command line", "atc --model=rdn.onnx --framework=5")
+        report.label(model="rdn", hardware="cpu")  # as a check might; must not double the automatic labels
+        sr_record(Verdict(model="rdn", check="accuracy", metric="psnr", measured=38.27, golden=38.18,
+                          rule=">= -1%", passed=True, scale=2, dataset="Set5", backend="ascend-om",
+                          hardware="cpu", unit="dB", protocol="y-shave"))
+
+    def test_regression(self, sr_record):
+        sr_record(Verdict(model="rdn", check="accuracy", metric="psnr", measured=30.0, golden=38.18,
+                          rule=">= -1%", passed=False, scale=2, dataset="Set5", unit="dB"))
+        assert False, "accuracy regression: psnr 30.0 below golden 38.18"
+
+@pytest.mark.cpu
+@pytest.mark.perf
+class TestPerf:
+    model = "srcnn"
+
+    def test_fps(self, sr_record):
+        sr_record(Verdict(model="srcnn", check="perf", metric="fps", measured=120.0, unit="fps"))
+'''
+
+
+def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "test_demo.py").write_text(DEMO_TESTS)
+    cmd = [sys.executable, "-m", "pytest", "test_demo.py", "-p", "srharness.plugin", "-p", "srharness.report",
+           "-p", "no:cacheprovider", "--rootdir", str(tmp_path), *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def allure_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("allure_run")
+    proc = run_demo(tmp, f"--alluredir={tmp / 'results'}", f"--sr-summary-json={tmp / 'out' / 'summary.json'}")
+    results = [json.loads(p.read_text()) for p in (tmp / "results").glob("*-result.json")]
+    return tmp, proc, {r["name"]: r for r in results}
+
+
+def labels_of(result: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for lab in result["labels"]:
+        out.setdefault(lab["name"], []).append(lab["value"])
+    return out
+
+
+def test_evidence_calls_are_noops_when_allure_is_off(monkeypatch):
+    assert not report.active()
+
+    def must_not_run(*a, **k):
+        raise AssertionError("rendered evidence while Allure is off")
+    monkeypatch.setattr(report, "image_panel_png", must_not_run)
+    monkeypatch.setattr(report, "latency_plot_png", must_not_run)
+    img = np.zeros((8, 8), np.uint8)
+    report.label(model="rdn", check="accuracy")
+    report.title("x")
+    report.attach_text("log", "text")
+    report.attach_json("census", {"Conv": 1})
+    report.attach_file("/nonexistent/file.txt")
+    report.attach_image_panel("panel", sr=img, hr=img, bicubic=img, psnr=1.0)
+    report.attach_latency_plot("lat", [1.0])
+    report.attach_verdict_table("t", [Verdict(model="rdn", check="accuracy", metric="psnr", measured=1.0)])
+    # The cost a plain `pytest -m cpu` pays per call (printed, not asserted: -s shows it).
+    n = 100_000
+    start = time.perf_counter()
+    for _ in range(n):
+        report.attach_image_panel("panel", sr=img, hr=img, psnr=1.0)
+    print(f"\ninactive attach_image_panel: {(time.perf_counter() - start) / n * 1e9:.0f} ns per call")
+
+
+def test_run_with_allure_has_labels_titles_and_attachments(allure_run):
+    tmp, proc, results = allure_run
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    title = "RDN x2 - cpu ascend om - Set5 - PSNR 38.27 vs golden 38.18 (rule: >= -1%)"
+    assert title in results, sorted(results)
+    passed = results[title]
+    assert passed["status"] == "passed"
+    labels = labels_of(passed)
+    for name, value in {"model": "rdn", "check": "accuracy", "hardware": "cpu", "precision": "fp32",
+                        "dataset": "Set5", "protocol": "y-shave", "backend": "ascend-om", "epic": "RDN"}.items():
+        assert labels.get(name) == [value], (name, labels.get(name))
+    names = {a["name"]: a for a in passed["attachments"]}
+    assert {"baby", "latency", "op census", "command line", "measured vs golden (table)",
+            "measured vs golden (csv)"} <= set(names)
+    assert names["baby"]["type"] == "image/png"
+    png = (tmp / "results" / names["baby"]["source"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_text = (tmp / "results" / names["measured vs golden (csv)"]["source"]).read_text()
+    assert csv_text.splitlines()[1].startswith("rdn,2,cpu,ascend-om,fp32,accuracy,Set5,y-shave,,psnr,38.27,38.18,dB,>= -1%,pass")
+    failed = next(r for n, r in results.items() if n.endswith("FAIL"))
+    assert failed["status"] == "failed"
+    assert "accuracy regression" in failed["statusDetails"]["message"]
+
+
+def test_test_without_golden_is_titled_as_information(allure_run):
+    _, _, results = allure_run
+    assert "SRCNN - cpu torch - FPS 120 fps" in results
+    assert labels_of(results["SRCNN - cpu torch - FPS 120 fps"])["check"] == ["perf"]
+
+
+def test_summary_json_and_terminal_table(allure_run):
+    tmp, proc, _ = allure_run
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    assert summary["tests"]["passed"] == 2 and summary["tests"]["failed"] == 1
+    assert summary["figures"] == {"pass": 1, "fail": 1, "info": 1}
+    assert summary["matrix"] == {"rdn": {"cpu": {"accuracy": "fail"}}, "srcnn": {"cpu": {"perf": "info"}}}
+    assert len(summary["verdicts"]) == 3
+    assert "srharness summary: model x hardware x check" in proc.stdout
+    assert "3 figures: 1 pass, 1 fail, 1 info" in proc.stdout
+    grid = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(grid) if line.startswith("model") and "cpu/accuracy" in line)
+    assert grid[header].split() == ["model", "cpu/accuracy", "cpu/perf"]
+    assert grid[header + 1].split() == ["rdn", "FAIL", "(2)"]
+    assert grid[header + 2].split() == ["srcnn", "info", "(1)"]
+
+
+def test_summary_without_allure_still_prints(tmp_path):
+    proc = run_demo(tmp_path, "-k", "fps")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("srcnn"))
+    assert row.split()[-1] == "info" and "120" in row.split()
+    assert not list(tmp_path.glob("**/*-result.json"))
+
+
+def test_verdict_title_and_matrix_rules():
+    v = Verdict(model="rcan-sr4k", check="perf", metric="fps", measured=50.0, golden=40.0, rule="> golden",
+                passed=False, hardware="vacc", backend="vacc", unit="fps", scale=4)
+    assert report.verdict_title(v) == "RCAN-sr4k x4 - vacc - FPS 50 fps vs golden 40 (rule: > golden) FAIL"
+    ok = Verdict(model="rcan-sr4k", check="perf", metric="latency", measured=1.0, passed=True, hardware="vacc")
+    assert report.summary_matrix([ok, v, ok]) == {"rcan-sr4k": {"vacc": {"perf": "fail"}}}
+
+
+def test_image_panel_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="differs from HR shape"):
+        report.image_panel_png(sr=np.zeros((4, 4)), hr=np.zeros((5, 5)))
+    png = report.image_panel_png(sr=np.zeros((3, 6, 6), np.float32), hr=np.ones((6, 6, 3), np.uint8) * 200, psnr=3.0)
+    assert png[:4] == b"\x89PNG"
