@@ -52,18 +52,24 @@ def detect_cpu() -> Detection:
 
 
 def detect_cuda() -> Detection:
-    looked = "torch.cuda.is_available() with at least one device"
+    # torch.cuda, or `nvidia-smi -L` listing a GPU: a host with a GPU and TensorRT but a CPU-only
+    # torch still runs the trtexec checks (the torch-cuda checks then skip with their own reason).
+    looked = "torch.cuda.is_available() with at least one device, or a GPU listed by `nvidia-smi -L`"
+    found: dict[str, str] = {}
     try:
         import torch
+        found.update({"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda)})
+        if torch.cuda.is_available() and torch.cuda.device_count() > 0:
+            found["devices"] = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
     except ImportError:
-        return Detection("cuda", False, looked)
-    if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
-        return Detection("cuda", False, looked, {"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda)})
-    found = {"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda),
-             "devices": ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))}
+        pass
+    listed = _tool_output(["nvidia-smi", "-L"])
+    gpus = [l.strip() for l in (listed or "").splitlines() if l.strip().startswith("GPU ")]
+    if gpus:
+        found["nvidia-smi -L"] = "; ".join(gpus)
     if shutil.which("trtexec"):
         found["trtexec"] = shutil.which("trtexec")
-    return Detection("cuda", True, looked, found)
+    return Detection("cuda", "devices" in found or bool(gpus), looked, found)
 
 
 def detect_ascend() -> Detection:

@@ -1,0 +1,245 @@
+"""Vendor command lines and files (atc, benchmark, vamc YAML, vdsp JSON, npz + datalist, vamp,
+trtexec), the process wrapper's timeouts and failures, and the runners against the fake tools."""
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from srharness.tools import ascend, tensorrt, vacc
+from srharness.tools.logs import LogParseError
+from srharness.tools.process import ToolError, run_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES = ROOT / "fixtures" / "fake_tools"
+
+
+@pytest.fixture
+def fake_path(monkeypatch, tmp_path):
+    """The fake tools first on PATH (and this interpreter for their shebang); their command log."""
+    log = tmp_path / "commands.jsonl"
+    monkeypatch.setenv("PATH", os.pathsep.join([str(FAKES), str(Path(sys.executable).parent), os.environ["PATH"]]))
+    monkeypatch.setenv("SRHARNESS_FAKE_TOOL_LOG", str(log))
+    return log
+
+
+# ---------------------------------------------------------------- Ascend
+def test_atc_argv_as_the_rdn_guide():
+    cfg = ascend.AtcConfig(onnx=Path("rdn_x2.onnx"), output=Path("rdn_x2_bs1"), input_name="image",
+                           input_shape=(1, 3, 114, 114), soc_version="Ascend310")
+    assert ascend.atc_argv(cfg) == ["atc", "--framework=5", "--model=rdn_x2.onnx", "--output=rdn_x2_bs1",
+                                    "--input_format=NCHW", "--input_shape=image:1,3,114,114", "--log=error",
+                                    "--soc_version=Ascend310"]
+    assert cfg.effective_precision_mode == "force_fp16"
+    cfg.precision_mode = "allow_mix_precision"
+    assert ascend.atc_argv(cfg)[-1] == "--precision_mode=allow_mix_precision"
+
+
+def test_benchmark_argv_as_the_srcnn_guide():
+    argv = ascend.benchmark_argv("benchmark", Path("./srcnn_x2.om"), Path("./srcnn_prep_bin.info"), 256, 256)
+    assert argv == ["benchmark", "-model_type=vision", "-device_id=0", "-batch_size=1", "-om_path=srcnn_x2.om",
+                    "-input_text_path=srcnn_prep_bin.info", "-input_width=256", "-input_height=256",
+                    "-output_binary=False", "-useDvpp=False"]
+
+
+def test_bin_and_info_files(tmp_path):
+    xs = [np.full((1, 1, 4, 6), i, np.float32) for i in range(3)]
+    bins = ascend.write_bin_inputs(xs, ["woman", "bird", "head"], tmp_path / "bin")
+    assert np.fromfile(bins[1], np.float32).tolist() == [1.0] * 24
+    info = ascend.write_info(bins, tmp_path / "x.info", 6, 4).read_text().splitlines()
+    assert info[0] == f"0 {bins[0].resolve()} 6 4" and info[2].startswith("2 ") and len(info) == 3
+    with pytest.raises(ValueError, match="must not contain '_'"):
+        ascend.write_bin_inputs(xs[:1], ["baby_GT"], tmp_path / "bin")
+
+
+def test_dump_outputs_matched_by_stem(tmp_path):
+    dump = tmp_path / "result" / "dumpOutput_device0"
+    dump.mkdir(parents=True)
+    np.savetxt(dump / "bird_1.txt", np.arange(4).reshape(1, 4))
+    np.savetxt(dump / "woman_1.txt", np.arange(4, 8).reshape(1, 4))
+    a, b = ascend.read_dump_outputs(tmp_path, ["woman", "bird"], (1, 1, 2, 2))
+    assert a.ravel().tolist() == [4, 5, 6, 7] and b.ravel().tolist() == [0, 1, 2, 3]
+    with pytest.raises(LogParseError, match="expected one output head_<k>.txt"):
+        ascend.read_dump_outputs(tmp_path, ["head"], (1, 1, 2, 2))
+    with pytest.raises(LogParseError, match="4 values, expected 8"):
+        ascend.read_dump_outputs(tmp_path, ["bird"], (1, 2, 2, 2))
+
+
+# ---------------------------------------------------------------- VastAI
+def test_vamc_yaml_int8_kl(tmp_path):
+    cfg = vacc.VamcConfig(name="vdsr-int8", onnx=Path("/m/vdsr.onnx"), input_shape=[1, 1, 256, 256], dtype="int8",
+                          calibrate_mode="kl_divergence", dataset_path=tmp_path, process_ops=vacc.process_ops_y(256, 256))
+    doc = yaml.safe_load(vacc.write_yaml(vacc.vamc_yaml(cfg), tmp_path / "c.yaml").read_text())
+    assert doc["frontend"] == {"shape": {"input": [1, 1, 256, 256]}, "type": "onnx", "checkpoint": "/m/vdsr.onnx", "dtype": "fp32"}
+    assert doc["backend"]["type"] == "tvm_vacc" and doc["backend"]["dtype"] == "int8"
+    assert doc["backend"]["quantize"] == {"calibrate_mode": "kl_divergence", "quantize_per_channel": True}
+    assert doc["dataset"]["sampler"] == {"suffix": "png", "get_data_num": 5}
+    assert [op["type"] for op in doc["dataset"]["process_ops"]] == ["DecodeImage", "CvtColor", "Resize", "ChannelSplit",
+                                                                    "Normalize", "ToTensor"]
+    assert cfg.model_prefix == Path("deploy_weights/vdsr-int8/mod")
+
+
+def test_vamc_yaml_fp16_has_no_dataset():
+    doc = vacc.vamc_yaml(vacc.VamcConfig(name="r", onnx=Path("r.onnx"), input_shape=[1, 3, 1080, 1920]))
+    assert "dataset" not in doc and "quantize" not in doc["backend"]
+
+
+@pytest.mark.parametrize("kw, msg", [({"dtype": "int4"}, "dtype"), ({"dtype": "int8", "dataset_path": Path(".")},
+                                      None), ({"dtype": "int8"}, "calibration"),
+                                     ({"dtype": "int8", "calibrate_mode": "mse", "dataset_path": Path(".")}, "calibrate_mode")])
+def test_vamc_config_validation(kw, msg):
+    if msg is None:
+        vacc.VamcConfig(name="x", onnx=Path("x.onnx"), input_shape=[1, 3, 8, 8], **kw)
+        return
+    with pytest.raises(ValueError, match=msg):
+        vacc.VamcConfig(name="x", onnx=Path("x.onnx"), input_shape=[1, 3, 8, 8], **kw)
+
+
+def test_npz_inputs_and_datalist_keep_one_order(tmp_path):
+    names = ["woman", "baby", "head"]          # deliberately not sorted
+    arrays = [np.full((3, 4, 4), i, np.uint8) for i in range(3)]
+    paths = vacc.write_npz_inputs(arrays, names, tmp_path / "npz", tmp_path / "npz_datalist.txt")
+    listed = (tmp_path / "npz_datalist.txt").read_text().splitlines()
+    assert listed == [str(p) for p in paths] == sorted(listed)      # datalist order == sorted order
+    assert np.load(listed[1])["input_0"].dtype == np.uint8 and np.load(listed[1])["input_0"][0, 0, 0] == 1
+    with pytest.raises(ValueError, match="uint8 CHW"):
+        vacc.write_npz_inputs([np.zeros((3, 4, 4), np.float32)], ["x"], tmp_path / "npz", tmp_path / "d.txt")
+
+
+def test_npz_outputs_paired_by_name_not_order(tmp_path):
+    inputs = [tmp_path / "000000-woman.npz", tmp_path / "000001-baby.npz"]
+    out = tmp_path / "out"
+    out.mkdir()
+    np.savez(out / "000001-baby_output.npz", output_0=np.ones(2))
+    np.savez(out / "000000-woman_output.npz", output_0=np.zeros(2))
+    woman, baby = vacc.read_npz_outputs(out, inputs)
+    assert woman.tolist() == [0, 0] and baby.tolist() == [1, 1]
+    np.savez(out / "extra.npz", other=np.ones(1))
+    with pytest.raises(LogParseError, match="expected one output for input 000002-head"):
+        vacc.read_npz_outputs(out, [tmp_path / "000002-head.npz"])
+
+
+def test_vamp_argv_perf_and_accuracy():
+    perf = vacc.vamp_argv(Path("deploy_weights/rcan/mod"), Path("p.json"), [3, 1080, 1920], instances=8, processes=8)
+    assert perf == ["vamp", "-m", "deploy_weights/rcan/mod", "--vdsp_params", "p.json", "-i", "8", "-p", "8",
+                    "-b", "1", "-s", "[3,1080,1920]"]
+    acc = vacc.vamp_argv(Path("m"), Path("p.json"), [3, 8, 8], datalist=Path("npz_datalist.txt"), path_output=Path("o"))
+    assert acc[-4:] == ["--datalist", "npz_datalist.txt", "--path_output", "o"]
+    with pytest.raises(ValueError):
+        vacc.vamp_argv(Path("m"), Path("p.json"), [3, 8, 8], datalist=Path("d"))
+
+
+def test_vdsp_params():
+    op = vacc.vdsp_params(1920, 1080)["vdsp_op"][0]
+    assert op["OpType"] == "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR"
+    assert op["OpConfig"]["IimageFormat"] == "RGB_PLANAR" and op["OpConfig"]["OimageHeight"] == 1080
+    assert op["OpConfig"]["NormaType"] == "DIV255_MINUSMEAN_DIVSTD"
+    assert vacc.vdsp_params(8, 8, div255=False)["vdsp_op"][0]["OpConfig"]["NormaType"] == "MINUSMEAN_DIVSTD"
+
+
+# ---------------------------------------------------------------- TensorRT
+def test_trtexec_argv_as_the_guides():
+    argv = tensorrt.trtexec_build_argv(Path("rdn_x2.onnx"), Path("rdn.engine"), precision="fp16", input_name="image",
+                                       input_shape=(1, 3, 114, 114), dynamic=True)
+    assert argv == ["trtexec", "--onnx=rdn_x2.onnx", "--fp16", "--shapes=image:1x3x114x114", "--saveEngine=rdn.engine"]
+    static = tensorrt.trtexec_build_argv(Path("s.onnx"), Path("s.engine"), precision="fp32", input_name="input.1",
+                                         input_shape=(1, 1, 256, 256), dynamic=False)
+    assert static == ["trtexec", "--onnx=s.onnx", "--saveEngine=s.engine"]
+
+
+# ---------------------------------------------------------------- process
+def test_run_tool_keeps_the_full_log(tmp_path):
+    r = run_tool([sys.executable, "-c", "print('hello'); import sys; print('warn', file=sys.stderr)"],
+                 log_dir=tmp_path, timeout=30, log_name="py")
+    assert "hello" in r.output and "warn" in r.output
+    assert r.log_path == tmp_path / "py.log" and r.log_path.read_text().startswith("$ ")
+    r2 = run_tool([sys.executable, "-c", "pass"], log_dir=tmp_path, timeout=30, log_name="py")
+    assert r2.log_path == tmp_path / "py.2.log"          # no log is overwritten
+
+
+def test_run_tool_failure_carries_the_last_lines(tmp_path):
+    script = "import sys\nfor i in range(50): print('line', i)\nsys.exit(3)"
+    with pytest.raises(ToolError) as err:
+        run_tool([sys.executable, "-c", script], log_dir=tmp_path, timeout=30)
+    msg = str(err.value)
+    assert "exited with status 3" in msg and "line 49" in msg and "line 5\n" not in msg
+    assert "command:" in msg and err.value.log_path.is_file()
+
+
+def test_run_tool_timeout(tmp_path):
+    with pytest.raises(ToolError, match=r"timed out after 0.5 s") as err:
+        run_tool([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(30)"],
+                 log_dir=tmp_path, timeout=0.5)
+    assert "started" in err.value.tail
+
+
+def test_run_tool_missing(tmp_path):
+    with pytest.raises(ToolError, match="atc-that-does-not-exist: not found on PATH"):
+        run_tool(["atc-that-does-not-exist"], log_dir=tmp_path, timeout=5)
+
+
+# ---------------------------------------------------------------- runners against the fake tools
+@pytest.fixture(scope="module")
+def srcnn_onnx(tmp_path_factory):
+    from srharness.export import export_onnx
+    return export_onnx("srcnn", tmp_path_factory.mktemp("onnx") / "srcnn_x2.onnx", shape=(16, 16)).path
+
+
+def _torch(x):
+    import torch
+    from srharness.models import build_model
+    with torch.inference_mode():
+        return build_model("srcnn", 2)(torch.from_numpy(x)).numpy()
+
+
+def test_ascend_runner_with_fakes(fake_path, tmp_path, srcnn_onnx):
+    from srharness.runners.ascend import AscendRunner
+    x = np.random.default_rng(0).random((1, 1, 16, 16), dtype=np.float32)
+    r = AscendRunner(srcnn_onnx, input_name="input.1", input_shape=(1, 1, 16, 16), output_shape=(1, 1, 16, 16),
+                     workdir=tmp_path / "w", use_ais_bench=False)
+    y = r.run(x)
+    np.testing.assert_allclose(y, _torch(x), atol=1e-5)
+    info = r.describe()
+    assert info.details["soc_version"] == "Ascend310P3" and info.details["precision_mode"] == "force_fp16"
+    assert r.last_perf.interface_throughput == 348.038
+    assert [c.split()[0] for c in info.details["commands"]] == ["npu-smi", "atc", "benchmark"]
+
+
+def test_ascend_runner_reports_tool_failure(fake_path, tmp_path, srcnn_onnx, monkeypatch):
+    from srharness.runners.ascend import AscendRunner
+    monkeypatch.setenv("SRHARNESS_FAKE_FAIL", "atc")
+    r = AscendRunner(srcnn_onnx, input_name="input.1", input_shape=(1, 1, 16, 16), output_shape=(1, 1, 16, 16),
+                     workdir=tmp_path / "w", use_ais_bench=False)
+    with pytest.raises(ToolError, match=r"(?s)atc: exited with status 1.*--framework=5.*simulated failure"):
+        r.build()
+
+
+def test_vacc_runner_with_fakes(fake_path, tmp_path, srcnn_onnx):
+    from srharness.runners.vacc import VaccRunner
+    x = (np.random.default_rng(1).random((1, 1, 16, 16)) * 255).round().astype(np.uint8)
+    r = VaccRunner(srcnn_onnx, name="srcnn-int8", input_shape=(1, 1, 16, 16), output_shape=(1, 1, 16, 16),
+                   workdir=tmp_path / "w", input_range=1.0, dtype="int8", calibrate_mode="kl_divergence",
+                   calibration_images=[x[0, 0]])
+    y = r.run(x)
+    np.testing.assert_allclose(y, _torch(x.astype(np.float32) / 255), atol=1e-5)
+    assert r.perf().throughput_qps == 36.1415
+    cfg = yaml.safe_load((tmp_path / "w" / "srcnn-int8.yaml").read_text())
+    assert cfg["backend"]["quantize"]["calibrate_mode"] == "kl_divergence"
+    assert len(list((tmp_path / "w" / "calibration").glob("*.png"))) == 1
+    cmds = [json.loads(l)["command"] for l in fake_path.read_text().splitlines()]
+    assert cmds[0] == "vamc compile srcnn-int8.yaml" and "--datalist" in cmds[1] and "--datalist" not in cmds[2]
+
+
+def test_tensorrt_runner_with_fakes(fake_path, tmp_path, srcnn_onnx):
+    from srharness.runners.tensorrt import TensorRTRunner
+    x = np.random.default_rng(2).random((1, 1, 16, 16), dtype=np.float32)
+    r = TensorRTRunner(srcnn_onnx, input_name="input.1", input_shape=(1, 1, 16, 16), workdir=tmp_path / "w")
+    np.testing.assert_allclose(r.run(x), _torch(x), atol=1e-5)
+    assert r.build_perf.gpu_compute_ms["mean"] == 0.859765
+    assert r.perf().fps(1) == pytest.approx(1163.108, abs=1e-3)
+    cmds = r.describe().details["commands"]
+    assert cmds[0].startswith("trtexec --onnx=") and "--fp16" in cmds[0] and "--shapes" not in cmds[0]  # static input
+    assert "--loadInputs=input.1:" in cmds[1] and "--exportOutput=" in cmds[1]
