@@ -185,3 +185,109 @@ def sr_weights_dir(pytestconfig, sr_data_dir) -> Path | None:
 def sr_golden_dir(pytestconfig) -> Path:
     value = get_option(pytestconfig, "sr_golden_dir")
     return Path(value).resolve() if value else Path(pytestconfig.rootpath) / "golden"
+
+
+# ---- models and exports (session cache)
+def resolve_weights(weights, weights_dir, model: str, scale: int) -> Path | None:
+    """None: random init; "auto": the official checkpoint in the weights dir if there, else None;
+    anything else: a checkpoint path."""
+    if weights is None:
+        return None
+    if weights == "auto":
+        from srharness.checkpoints import find_weights
+        return find_weights(weights_dir, model, scale)
+    return Path(weights)
+
+
+@pytest.fixture(scope="session")
+def sr_model(sr_weights_dir):
+    """Factory `sr_model(name, scale=2, weights=None) -> nn.Module` (eval mode, cached per session:
+    do not modify the module). weights=None: deterministic random init; "auto": the official
+    checkpoint from the weights dir when present, else random; a path: that checkpoint. The
+    module's `weights_source` says which it got."""
+    cache: dict = {}
+
+    def get(name: str, scale: int = 2, weights=None):
+        path = resolve_weights(weights, sr_weights_dir, name, scale)
+        key = (name, scale, path)
+        if key not in cache:
+            from srharness.checkpoints import load_into
+            from srharness.models import build_model
+            model = load_into(name, scale, path) if path else build_model(name, scale)
+            model.weights_source = str(path) if path else "random init (seed 0)"
+            cache[key] = model
+        return cache[key]
+    return get
+
+
+EXPORT_CACHE_ENV = "SRHARNESS_EXPORT_CACHE"
+# What an export depends on besides its arguments: a change to any of these files or versions
+# gives new cache keys, so a cached file is always what this code would export now.
+EXPORT_SOURCES = ("export.py", "checkpoints.py", "models/*.py")
+
+
+def export_cache_dir(config) -> Path | None:
+    """Exports persist across sessions and xdist workers in <root>/.srharness-cache/exports
+    (SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every session then exports afresh)."""
+    value = os.environ.get(EXPORT_CACHE_ENV, "")
+    if value.lower() in ("off", "0", "no", "false"):
+        return None
+    return Path(value) if value else Path(config.rootpath) / ".srharness-cache" / "exports"
+
+
+def _export_key(args: dict, weights: Path | None) -> str:
+    import hashlib
+    import onnx
+    import torch
+    from srharness.checkpoints import sha256_file
+    h = hashlib.sha256(json.dumps({**args, "torch": torch.__version__, "onnx": onnx.__version__,
+                                   "weights": sha256_file(weights) if weights else "seed 0"},
+                                  sort_keys=True).encode())
+    package = Path(__file__).parent
+    for pattern in EXPORT_SOURCES:
+        for source in sorted(package.glob(pattern)):
+            h.update(source.read_bytes())
+    return h.hexdigest()[:20]
+
+
+@pytest.fixture(scope="session")
+def sr_export(pytestconfig, sr_weights_dir, tmp_path_factory):
+    """Factory `sr_export(name, scale=2, opset=None, exporter="legacy", shape=None, dynamic=False,
+    weights=None) -> srharness.export.ExportResult`; arguments as `srharness.export.export_onnx`,
+    weights as `sr_model`. Each export is made once: cached in memory for the session and on disk
+    (see `export_cache_dir`) under a key of its arguments, the weights' sha256, the torch/onnx
+    versions and the exporting source. `result.details["cache"]` says "hit" or "miss"."""
+    cache: dict = {}
+    folder = export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports")
+
+    def get(name: str, scale: int = 2, opset: int | None = None, exporter: str = "legacy",
+            shape: tuple[int, int] | None = None, dynamic: bool = False, weights=None):
+        from srharness.export import describe_onnx, export_onnx
+        from srharness.models import get_model_spec
+        spec = get_model_spec(name)
+        path = resolve_weights(weights, sr_weights_dir, name, scale)
+        # defaults resolved first, so that equal exports asked for in different words are made once
+        opset = spec.guide_opset if opset is None else opset
+        shape = tuple(shape) if shape else tuple(spec.test_shape)
+        args = dict(name=name, scale=scale, opset=opset, exporter=exporter, shape=list(shape), dynamic=dynamic)
+        key = (name, scale, opset, exporter, shape, dynamic, path)
+        if key not in cache:
+            stem = "-".join(str(p) for p in (name, f"x{scale}", exporter, f"op{opset}", "x".join(map(str, shape)),
+                                              "dyn" if dynamic else "static", "w" if path else "rand"))
+            out = folder / f"{stem}-{_export_key(args, path)}.onnx"
+            if out.is_file():
+                result = describe_onnx(out, requested_opset=opset, exporter=exporter, model=name, scale=scale,
+                                       dynamic=dynamic, shape=shape)
+                result.details["cache"] = "hit"
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                for stale in folder.glob(f"{stem}-*.onnx"):  # made by other code or versions
+                    if stale.name != out.name:  # another xdist worker may have just written `out`
+                        stale.unlink(missing_ok=True)
+                result = export_onnx(name, out, scale=scale, opset=opset, exporter=exporter, shape=shape,
+                                     dynamic=dynamic, weights=path)
+                result.details["cache"] = "miss"
+            result.details["weights"] = str(path) if path else "random init (seed 0)"
+            cache[key] = result
+        return cache[key]
+    return get

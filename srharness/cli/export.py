@@ -1,6 +1,75 @@
-"""srharness export: TODO (being written)."""
+"""srharness export: a registry model to ONNX, and what the file really contains."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from srharness.cli import CliError
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) <= 0 or int(m.group(2)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HxW, e.g. 114x114")
+    return int(m.group(1)), int(m.group(2))
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="(not yet implemented)")
-    p.set_defaults(func=lambda args: print("not implemented yet") or 1)
+    p = sub.add_parser("export", help="export a model to ONNX and report its real opset and op census",
+                       description="Export a registry model to ONNX. The report reads the written file: "
+                                   "opset from opset_import, op census, input/output names and shapes.")
+    p.add_argument("model", metavar="MODEL",
+                   help="srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite or rcan-training")
+    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default 2)")
+    p.add_argument("--opset", type=int, default=None, help="opset to ask for (default: the guide's opset)")
+    p.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy",
+                   help="legacy: torch.onnx.export(dynamo=False), honours opset 9; dynamo: torch's default "
+                        "exporter (stays at opset 18, emits DepthToSpace)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--shape", type=parse_shape, default=None, metavar="HxW",
+                       help="static input height x width (default: the model's small test shape)")
+    shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width axes")
+    p.add_argument("--weights", default=None, metavar="PATH",
+                   help="checkpoint to load (strict); default: deterministic random init")
+    p.add_argument("--rewrite-depth-to-space", action="store_true",
+                   help="rewrite DepthToSpace into Reshape/Transpose/Reshape after export")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the ONNX file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from srharness.checkpoints import CheckpointError
+    from srharness.export import ExportError, export_onnx
+    from srharness.models import get_model_spec
+
+    try:
+        spec = get_model_spec(args.model)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    if args.scale not in spec.scales:
+        raise CliError(f"{args.model} is defined for scales {list(spec.scales)}, not {args.scale}")
+    try:
+        result = export_onnx(args.model, args.output, scale=args.scale, opset=args.opset, exporter=args.exporter,
+                             shape=args.shape, dynamic=args.dynamic, weights=args.weights,
+                             rewrite=args.rewrite_depth_to_space)
+    except (ExportError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
+    info = result.to_dict()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"wrote {result.path}")
+    opset_note = "" if result.opset == result.requested_opset else \
+        f"  (asked for {result.requested_opset}: the {result.exporter} exporter did not honour it)"
+    print(f"  model     {args.model} x{args.scale}, exporter {result.exporter}")
+    print(f"  opset     {result.opset}{opset_note}")
+    for kind, values in (("input", result.inputs), ("output", result.outputs)):
+        for name, dims in values:
+            print(f"  {kind:<9} {name} {dims}")
+    print("  ops       " + ", ".join(f"{op} {n}" for op, n in result.op_census.items()))
+    if result.has_depth_to_space:
+        print("  note      DepthToSpace present: the Ascend guides' toolchain cannot compile it; export at "
+              "opset 9 with --exporter legacy, or pass --rewrite-depth-to-space")
+    return 0

@@ -4,6 +4,8 @@ Keys: input (64,1,3,3), residual_layer.{0..17}.conv (64,64,3,3), output (1,64,3,
 664,704 parameters. Global residual: output = network(x) + x. One model serves every scale
 (it refines a bicubic-upscaled Y image).
 """
+import math
+
 import torch
 from torch import nn
 
@@ -25,6 +27,12 @@ class VDSR(nn.Module):
         self.input = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
         self.output = nn.Conv2d(64, 1, kernel_size=3, stride=1, padding=1, bias=False)
         self.relu = nn.ReLU(inplace=True)
+        # upstream init (vdsr.py): N(0, sqrt(2/n)); torch's default would shrink the residual
+        # branch to ~1e-8 over 20 layers, leaving a random-init VDSR an identity map
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2.0 / n))
 
     def forward(self, x):
         out = self.relu(self.input(x))
