@@ -238,7 +238,7 @@ HTML_COLUMNS = ("verdict", "metric", "measured", "golden", "unit", "rule", "imag
 
 
 def verdict_table_html(verdicts: Sequence[Verdict]) -> str:
-    colours = {"pass": "#1f8a3b", "fail": "#c62828", "info": "#555"}
+    colours = {"pass": "#1f8a3b", "fail": "#c62828", "info": "#555", "expected-fail": "#b26a00"}
     rows = verdict_rows(verdicts)
     columns = [c for c in HTML_COLUMNS if any(r[c] for r in rows)]
     head = "".join(f"<th>{c}</th>" for c in columns)
@@ -272,8 +272,10 @@ def verdict_title(v: Verdict) -> str:
         figure += f" vs golden {_fmt(v.golden)}"
     if v.rule:
         figure += f" (rule: {v.rule})"
-    if v.passed is False:
+    if v.verdict == "fail":
         figure += " FAIL"
+    elif v.verdict == "expected-fail":
+        figure += " (fails, as the guide's own figure does)"
     parts.append(figure)
     return " - ".join(parts)
 
@@ -323,7 +325,7 @@ def _apply_evidence(item, verdicts: list[Verdict]) -> None:
         if value is not None:
             # excluded: the history id must not depend on what a run happened to record
             allure.dynamic.parameter(name, value, excluded=True)
-    failing = [v for v in verdicts if v.passed is False]
+    failing = [v for v in verdicts if v.verdict == "fail"]
     headline = verdict_title(failing[0] if failing else first)
     if len(verdicts) > 1:
         headline += f" (+{len(verdicts) - 1} more, {len(failing)} failing)"
@@ -358,9 +360,12 @@ def pytest_runtest_makereport(item, call):
         _apply_evidence(item, verdicts_of(item))
 
 
+VERDICTS = ("pass", "fail", "info", "expected-fail")
+
+
 def summary_matrix(verdicts: Sequence[Verdict]) -> dict[str, dict[str, dict[str, str]]]:
     """model -> hardware -> check -> "fail" if any verdict failed, else "pass" if any passed, else "info"."""
-    rank = {"info": 0, "pass": 1, "fail": 2}
+    rank = {"info": 0, "pass": 1, "expected-fail": 1, "fail": 2}
     matrix: dict[str, dict[str, dict[str, str]]] = {}
     for v in verdicts:
         cell = matrix.setdefault(v.model, {}).setdefault(v.hardware, {})
@@ -379,8 +384,9 @@ def summary_lines(verdicts: Sequence[Verdict]) -> list[str]:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
-    counts = {k: sum(v.verdict == k for v in verdicts) for k in ("pass", "fail", "info")}
-    lines.append(f"{len(verdicts)} figures: {counts['pass']} pass, {counts['fail']} fail, {counts['info']} info")
+    counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
+    lines.append(f"{len(verdicts)} figures: {counts['pass']} pass, {counts['fail']} fail, {counts['info']} info"
+                 + (f", {counts['expected-fail']} expected-fail" if counts["expected-fail"] else ""))
     return lines
 
 
@@ -410,7 +416,7 @@ def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exit
         "schema": "srharness-summary/1",
         "exitstatus": int(exitstatus),
         "tests": outcomes,
-        "figures": {k: sum(v.verdict == k for v in verdicts) for k in ("pass", "fail", "info")},
+        "figures": {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS},
         "matrix": summary_matrix(verdicts),
         "verdicts": [v.to_dict() for v in verdicts],
     }

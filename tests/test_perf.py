@@ -1,5 +1,6 @@
 """The measurement engine on a fake clock, on a cheap real function, and the device locks."""
-import multiprocessing
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -90,22 +91,21 @@ def test_per_card():
         per_card(1.0, 0)
 
 
-def _hold(lock_dir, device, seconds, started):
-    import os
-    os.environ["SRHARNESS_LOCK_DIR"] = lock_dir
-    with device_lock(device):
-        started.set()
-        time.sleep(seconds)
+HOLD_LOCK = """
+import sys, time
+from srharness.perf import device_lock
+with device_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
 
 
 def test_device_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
+    # A separate interpreter holds the lock, as another pytest-xdist worker would.
     monkeypatch.setenv("SRHARNESS_LOCK_DIR", str(tmp_path))
-    ctx = multiprocessing.get_context("spawn")
-    started = ctx.Event()
-    p = ctx.Process(target=_hold, args=(str(tmp_path), "ascend:0", 3.0, started))
-    p.start()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, "ascend:0", "3"], stdout=subprocess.PIPE, text=True)
     try:
-        assert started.wait(30)
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(TimeoutError, match=r"device ascend:0 is busy: lock .*ascend_0.lock"):
             with device_lock("ascend:0", timeout=0.2):
                 pass
@@ -115,7 +115,7 @@ def test_device_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
         with device_lock("ascend:0", timeout=30):    # waits for the holder, then gets it
             assert time.monotonic() - t > 0.1
     finally:
-        p.join(30)
+        holder.wait(30)
 
 
 def test_cli_bench_json(capsys):

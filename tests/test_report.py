@@ -129,7 +129,7 @@ def test_summary_json_and_terminal_table(allure_run):
     tmp, proc, _ = allure_run
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     assert summary["tests"]["passed"] == 2 and summary["tests"]["failed"] == 1
-    assert summary["figures"] == {"pass": 1, "fail": 1, "info": 1}
+    assert summary["figures"] == {"pass": 1, "fail": 1, "info": 1, "expected-fail": 0}
     assert summary["matrix"] == {"rdn": {"cpu": {"accuracy": "fail"}}, "srcnn": {"cpu": {"perf": "info"}}}
     assert len(summary["verdicts"]) == 3
     assert "srharness summary: model x hardware x check" in proc.stdout

@@ -222,7 +222,7 @@ class AccuracyChecks:
         sr_record(Verdict(model=self.model, check="accuracy", metric="psnr", measured=result.mean_psnr,
                           backend=backend, precision=precision, scale=scale, protocol=protocol.name, dataset="set5",
                           golden=reference, rule=rule.describe("dB") + " vs torch fp32 (this run)", passed=r.passed,
-                          unit="dB", notes=r.text,
+                          expected=None if expected else "fail", unit="dB", notes=r.text,
                           conditions={"weights": model.weights_source, "calibration": "the Set5 protocol inputs",
                                       "kl_bins": FIDELITY_KL_BINS if "entropy" in backend else None,
                                       "per_image": {s.name: round(s.psnr, 4) for s in result.images},
