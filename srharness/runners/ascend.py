@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-from srharness.runners.base import Runner, RunnerInfo
+from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import ascend as tools
 from srharness.tools.logs import BenchmarkPerf
-from srharness.tools.process import ToolError, command_line, run_tool
+from srharness.tools.process import ToolError
 
 
 def ais_bench_importable() -> bool:
@@ -23,39 +23,28 @@ def ais_bench_importable() -> bool:
         return False
 
 
-class AscendRunner(Runner):
+class AscendRunner(VendorToolRunner):
     backend = "ascend-om"
     hardware = "ascend"
 
     def __init__(self, onnx_path: Path, *, input_name: str, input_shape: Sequence[int], output_shape: Sequence[int],
                  workdir: Path, soc_version: str | None = None, precision_mode: str | None = None,
                  device_id: int = 0, timeout: float = 1800, use_ais_bench: bool | None = None):
-        super().__init__()
+        super().__init__(workdir, timeout)
         self.onnx_path = Path(onnx_path)
         self.input_name = input_name
         self.input_shape = tuple(input_shape)
         self.output_shape = tuple(output_shape)
-        self.workdir = Path(workdir)
         self.soc_version = soc_version
         self.precision_mode = precision_mode
         self.device_id = device_id
-        self.timeout = timeout
         self.use_ais_bench = ais_bench_importable() if use_ais_bench is None else use_ais_bench
-        self.commands: list[str] = []
-        self.logs: list[str] = []
         self.om_path: Path | None = None
         self.last_perf: BenchmarkPerf | None = None
-        self._calls = 0
 
     @property
     def precision(self) -> str:   # what the om computes in, from the precision mode
         return "fp32" if self.atc_config().effective_precision_mode in ("force_fp32", "must_keep_origin_dtype") else "fp16"
-
-    def _tool(self, argv: list[str], **kw):
-        self.commands.append(command_line(argv))   # recorded even when the tool fails
-        result = run_tool(argv, log_dir=self.workdir / "logs", timeout=self.timeout, **kw)
-        self.logs.append(str(result.log_path))
-        return result
 
     def atc_config(self) -> tools.AtcConfig:
         return tools.AtcConfig(onnx=self.onnx_path, output=self.workdir / self.onnx_path.stem,
@@ -79,8 +68,7 @@ class AscendRunner(Runner):
         self.build()
         if self.use_ais_bench:
             return [self._ais_bench_infer(a) for a in arrays]
-        self._calls += 1
-        run_dir = self.workdir / f"run{self._calls}"
+        run_dir = self._next_run_dir()
         bins = tools.write_bin_inputs(arrays, stems, run_dir / "bin")
         n, c, h, w = self.input_shape
         info = tools.write_info(bins, run_dir / "inputs.info", w, h)

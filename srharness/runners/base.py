@@ -63,3 +63,37 @@ class Runner(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class VendorToolRunner(Runner):
+    """A runner that drives a vendor's command-line tools (atc/benchmark, vamc/vamp, trtexec).
+
+    Every call goes through `_tool`: the command line is recorded before it runs (so a failing
+    command is in the report too), the full log is kept under `<workdir>/logs`, and a failure or
+    timeout raises `srharness.tools.process.ToolError` with the tool's last lines.
+    """
+
+    tools_run_in_workdir = False
+
+    def __init__(self, workdir, timeout: float) -> None:
+        super().__init__()
+        from pathlib import Path
+        self.workdir = Path(workdir)
+        self.timeout = timeout
+        self.commands: list[str] = []
+        self.logs: list[str] = []
+        self._calls = 0
+
+    def _tool(self, argv: list[str], **kw):
+        from srharness.tools.process import command_line, run_tool
+        if self.tools_run_in_workdir:
+            kw.setdefault("cwd", self.workdir)
+        self.commands.append(command_line(argv))
+        result = run_tool(argv, log_dir=self.workdir / "logs", timeout=self.timeout, **kw)
+        self.logs.append(str(result.log_path))
+        return result
+
+    def _next_run_dir(self):
+        """A fresh folder for one run's inputs and outputs."""
+        self._calls += 1
+        return self.workdir / f"run{self._calls}"

@@ -10,36 +10,25 @@ from typing import Sequence
 
 import numpy as np
 
-from srharness.runners.base import Runner, RunnerInfo
+from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import tensorrt as tools
 from srharness.tools.logs import TrtexecPerf, parse_trtexec
-from srharness.tools.process import command_line, run_tool
 
 
-class TensorRTRunner(Runner):
+class TensorRTRunner(VendorToolRunner):
     backend = "tensorrt"
+    tools_run_in_workdir = True   # trtexec resolve relative paths from the working folder
     hardware = "cuda"
 
     def __init__(self, onnx_path: Path, *, input_name: str, input_shape: Sequence[int], workdir: Path,
                  precision: str = "fp16", timeout: float = 1800):
-        super().__init__()
+        super().__init__(workdir, timeout)
         self.onnx_path = Path(onnx_path)
         self.input_name = input_name
         self.input_shape = tuple(input_shape)
-        self.workdir = Path(workdir)
         self.precision = precision
-        self.timeout = timeout
-        self.commands: list[str] = []
-        self.logs: list[str] = []
         self.build_perf: TrtexecPerf | None = None
         self.output_shape: tuple[int, ...] | None = None
-        self._calls = 0
-
-    def _tool(self, argv: list[str]):
-        self.commands.append(command_line(argv))
-        result = run_tool(argv, log_dir=self.workdir / "logs", timeout=self.timeout, cwd=self.workdir)
-        self.logs.append(str(result.log_path))
-        return result
 
     def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -54,9 +43,9 @@ class TensorRTRunner(Runner):
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape != self.input_shape:
             raise ValueError(f"the engine was built for {list(self.input_shape)}, got {list(x.shape)}")
-        self._calls += 1
-        inp = self.workdir / f"input{self._calls}.bin"
-        out = self.workdir / f"output{self._calls}.json"
+        run_dir = self._next_run_dir()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        inp, out = run_dir / "input.bin", run_dir / "output.json"
         x.tofile(inp)
         self._tool(tools.trtexec_infer_argv(self.engine.resolve(), input_name=self.input_name,
                                             input_shape=self.input_shape, dynamic=self.dynamic,

@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
-from srharness.runners.base import Runner, RunnerInfo
+from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import vacc as tools
 from srharness.tools.logs import VampPerf, parse_vamp
-from srharness.tools.process import ToolError, command_line, run_tool
+from srharness.tools.process import ToolError
 
 
 def to_uint8(x: np.ndarray, input_range: float) -> np.ndarray:
@@ -24,37 +24,27 @@ def to_uint8(x: np.ndarray, input_range: float) -> np.ndarray:
     return np.clip(np.rint(x.astype(np.float64) * (255.0 / input_range)), 0, 255).astype(np.uint8)
 
 
-class VaccRunner(Runner):
+class VaccRunner(VendorToolRunner):
     backend = "vacc"
+    tools_run_in_workdir = True   # vamc/vamp resolve relative paths from the working folder
     hardware = "vacc"
 
     def __init__(self, onnx_path: Path, *, name: str, input_shape: Sequence[int], output_shape: Sequence[int],
                  workdir: Path, input_range: float, dtype: str = "fp16", calibrate_mode: str = "max",
                  calibration_images: Sequence[np.ndarray] = (), process_ops: list | None = None,
                  graph_partition: bool = False, timeout: float = 3600):
-        super().__init__()
+        super().__init__(workdir, timeout)
         self.onnx_path = Path(onnx_path)
         self.name = name
         self.input_shape = tuple(input_shape)
         self.output_shape = tuple(output_shape)
-        self.workdir = Path(workdir)
         self.input_range = input_range
         self.precision = dtype
         self.calibrate_mode = calibrate_mode if dtype == "int8" else None
         self.calibration_images = list(calibration_images)
         self.process_ops = process_ops
         self.graph_partition = graph_partition
-        self.timeout = timeout
-        self.commands: list[str] = []
-        self.logs: list[str] = []
         self.last_perf: VampPerf | None = None
-        self._calls = 0
-
-    def _tool(self, argv: list[str]):
-        self.commands.append(command_line(argv))
-        result = run_tool(argv, log_dir=self.workdir / "logs", timeout=self.timeout, cwd=self.workdir)
-        self.logs.append(str(result.log_path))
-        return result
 
     @property
     def chw(self) -> tuple[int, ...]:
@@ -92,8 +82,7 @@ class VaccRunner(Runner):
     def run_files(self, arrays: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
         """One vamp accuracy run over a dataset; outputs matched to inputs by name."""
         self.build()
-        self._calls += 1
-        run_dir = self.workdir / f"run{self._calls}"
+        run_dir = self._next_run_dir()
         inputs = [to_uint8(a.reshape(self.chw) if a.ndim == 4 else a, self.input_range) for a in arrays]
         datalist = run_dir / "npz_datalist.txt"
         run_dir.mkdir(parents=True, exist_ok=True)
