@@ -40,7 +40,6 @@ OPTIONS = {
 }
 VERDICT_PROPERTY = "sr_verdict"
 _verdicts_key = pytest.StashKey[list]()
-_required_seen_key = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
@@ -69,10 +68,11 @@ def pytest_configure(config):
     for name, desc in {**HARDWARE_MARKERS, **CHECK_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {desc}")
     config.stash[_verdicts_key] = []
-    config.stash[_required_seen_key] = {}
     config.pluginmanager.register(VerdictCollector(config), "srharness-verdicts")
     _share_cores_between_workers(config)
     required = required_hardware(config)
+    if required and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RequiredHardwareCoverage(required), "srharness-required-hardware")
     missing = [detect(n) for n in required if not detect(n).present]
     if missing:
         lines = "\n".join(f"  - {d.reason}" for d in missing)
@@ -108,46 +108,36 @@ def pytest_runtest_setup(item):
             pytest.skip(d.reason)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    required = set(required_hardware(item.config)) & set(_hardware_markers(item))
-    if not required:
-        return
-    seen = item.config.stash[_required_seen_key]
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        for hw in required:
-            seen.setdefault(hw, []).append(report.outcome)
-    # Under --sr-require a skip is a failure: the run was told this hardware must be covered.
-    if report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = f"required hardware test skipped ({', '.join(sorted(required))}): {reason}"
+class RequiredHardwareCoverage:
+    """Fail-closed coverage for --sr-require, counted on the controller (xdist sends it every
+    report): a required hardware none of whose tests passed makes the run fail, whether its
+    tests all skipped (e.g. no weights for any of them) or none was selected at all. Missing
+    hardware itself never gets this far: pytest_configure stops the run first."""
 
+    def __init__(self, required: list[str]):
+        self.required = required
+        self.outcomes: dict[str, dict[str, int]] = {hw: {"passed": 0, "failed": 0, "skipped": 0} for hw in required}
 
-def pytest_collection_modifyitems(session, config, items):
-    required = required_hardware(config)
-    covered = {hw for item in items for hw in _hardware_markers(item)}
-    config.stash[_required_seen_key]["_uncovered"] = [hw for hw in required if hw not in covered]
+    def pytest_runtest_logreport(self, report):
+        for hw in self.required:
+            if hw not in report.keywords:
+                continue
+            if report.when == "call" or (report.when == "setup" and not report.passed):
+                self.outcomes[hw][report.outcome] += 1
 
+    def uncovered(self) -> dict[str, dict[str, int]]:
+        return {hw: n for hw, n in self.outcomes.items() if n["passed"] == 0}
 
-def pytest_sessionfinish(session, exitstatus):
-    config = session.config
-    if hasattr(config, "workerinput"):
-        return
-    uncovered = config.stash[_required_seen_key].get("_uncovered", [])
-    if uncovered and session.exitstatus in (0, 5):
-        session.exitstatus = 1
-    config.stash[_required_seen_key]["_uncovered_final"] = uncovered
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        if self.uncovered() and session.exitstatus in (0, 5):
+            session.exitstatus = 1
 
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    uncovered = config.stash[_required_seen_key].get("_uncovered_final", [])
-    if uncovered:
-        terminalreporter.write_line(
-            f"srharness: FAILED: required hardware {', '.join(uncovered)} had no test selected in this run",
-            red=True, bold=True)
+    def pytest_terminal_summary(self, terminalreporter):
+        for hw, n in self.uncovered().items():
+            what = ("had no test selected in this run" if not sum(n.values()) else
+                    f"had no passing test ({n['skipped']} skipped, {n['failed']} failed)")
+            terminalreporter.write_line(f"srharness: FAILED: required hardware {hw} {what}", red=True, bold=True)
 
 
 # ---------------------------------------------------------------- verdict records

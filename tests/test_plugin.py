@@ -67,11 +67,42 @@ def test_unknown_required_hardware_is_a_usage_error(plugin_dir):
     result.stderr.fnmatch_lines(["*unknown hardware tpu*"])
 
 
-def test_required_present_hardware_with_no_test_is_not_green(plugin_dir):
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_required_present_hardware_with_no_test_is_not_green(plugin_dir, workers):
     plugin_dir.makepyfile(test_hw="def test_nothing_marked():\n    pass\n")
-    result = plugin_dir.runpytest_subprocess("--sr-require=cpu")
+    result = plugin_dir.runpytest_subprocess("--sr-require=cpu", *(["-n", workers] if workers else []))
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*required hardware cpu had no test selected*"])
+
+
+SKIPPING_CPU_TESTS = """
+import pytest
+
+@pytest.mark.cpu
+def test_needs_weights():
+    pytest.skip("no official weights")
+
+@pytest.mark.cpu
+def test_needs_data():
+    pytest.skip("no data dir")
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_required_hardware_whose_tests_all_skip_is_not_green(plugin_dir, workers):
+    plugin_dir.makepyfile(test_hw=SKIPPING_CPU_TESTS)
+    result = plugin_dir.runpytest_subprocess("--sr-require=cpu", *(["-n", workers] if workers else []))
+    assert result.ret != 0
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*required hardware cpu had no passing test (2 skipped, 0 failed)*"])
+
+
+def test_a_skip_for_another_reason_is_still_a_skip_when_others_pass(plugin_dir):
+    # e.g. no official weights for one model: the required hardware is still covered
+    plugin_dir.makepyfile(test_hw=SKIPPING_CPU_TESTS + "\n@pytest.mark.cpu\ndef test_runs():\n    pass\n")
+    result = plugin_dir.runpytest_subprocess("--sr-require=cpu")
+    assert result.ret == 0
+    result.assert_outcomes(passed=1, skipped=2)
 
 
 FIXTURE_TESTS = """
