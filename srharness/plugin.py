@@ -36,7 +36,8 @@ OPTIONS = {
     "sr_golden_dir": ("--sr-golden-dir", "SRHARNESS_GOLDEN_DIR",
                       "folder with golden YAML files; default: golden/ of the project"),
     "sr_require": ("--sr-require", "SRHARNESS_REQUIRE",
-                   "comma-separated hardware that must be present (cpu,cuda,ascend,vacc): fail, never skip"),
+                   "comma-separated hardware this run must cover (cpu,cuda,ascend,vacc): missing hardware stops the "
+                   "run before anything runs, and a required hardware with no passing test fails it"),
 }
 VERDICT_PROPERTY = "sr_verdict"
 _verdicts_key = pytest.StashKey[list]()
