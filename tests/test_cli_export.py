@@ -50,7 +50,7 @@ def test_dynamic_axes(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["export", "srgan", "-o", "x.onnx"], "unknown model 'srgan'"),
-    (["export", "rcan-sr4k", "--scale", "3", "-o", "x.onnx"], "not 3"),
+    (["export", "rcan-sr4k", "--scale", "3", "-o", "x.onnx"], "not x3"),
     (["export", "rcan-sr4k", "--shape", "31x32", "-o", "x.onnx"], "multiples of 2"),
     (["export", "srcnn", "--weights", "missing.pth", "-o", "x.onnx"], "missing.pth: no such checkpoint"),
 ])

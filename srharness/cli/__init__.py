@@ -38,3 +38,15 @@ class CliError(Exception):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def model_spec(name: str, scale: int):
+    """The registry spec of a model named on the command line, checked against the scale."""
+    from srharness.models import get_model_spec
+    try:
+        spec = get_model_spec(name)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    if scale not in spec.scales:
+        raise CliError(f"{spec.name} is defined for scales {list(spec.scales)}, not x{scale}")
+    return spec

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from srharness.cli import CliError
+from srharness.cli import CliError, model_spec
 
 BACKENDS = ("torch", "ort", "ort-fp16", "ort-int8", "ort-int8-minmax", "ort-int8-entropy")
 
@@ -89,16 +89,10 @@ def make_runner(backend: str, model, weights_path, spec, protocol, dataset, scal
 
 def run(args) -> int:
     from srharness.data.datasets import DatasetError, load_dataset
-    from srharness.models import get_model_spec
     from srharness.protocols import ProtocolError, default_protocol, evaluate, get_protocol
 
     data_dir = args.data_dir or os.environ.get("SRHARNESS_DATA_DIR")
-    try:
-        spec = get_model_spec(args.model)
-    except KeyError as exc:
-        raise CliError(exc.args[0]) from None
-    if args.scale not in spec.scales:
-        raise CliError(f"{spec.name} has scales {list(spec.scales)}, not x{args.scale}")
+    spec = model_spec(args.model, args.scale)
     dataset_name = args.dataset or ("set5" if data_dir else "embedded")
     try:
         protocol = get_protocol(args.protocol or default_protocol(spec.name))

@@ -5,7 +5,7 @@ import argparse
 import json
 import re
 
-from srharness.cli import CliError
+from srharness.cli import CliError, model_spec
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -42,14 +42,8 @@ def add_parser(sub):
 def run(args) -> int:
     from srharness.checkpoints import CheckpointError
     from srharness.export import ExportError, export_onnx
-    from srharness.models import get_model_spec
 
-    try:
-        spec = get_model_spec(args.model)
-    except KeyError as exc:
-        raise CliError(exc.args[0]) from None
-    if args.scale not in spec.scales:
-        raise CliError(f"{args.model} is defined for scales {list(spec.scales)}, not {args.scale}")
+    model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
     try:
         result = export_onnx(args.model, args.output, scale=args.scale, opset=args.opset, exporter=args.exporter,
                              shape=args.shape, dynamic=args.dynamic, weights=args.weights,
