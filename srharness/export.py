@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 import warnings
 from collections import Counter
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from srharness.models import get_model_spec, build_model
+from srharness.fileio import atomic_path
 
 EXPORTERS = ("legacy", "dynamo")
 DEFAULT_OPSET_DOMAIN = ("", "ai.onnx")
@@ -192,18 +192,8 @@ def rewrite_depth_to_space(model_proto):
 # ---------------------------------------------------------------- export
 def _atomic_save(model_proto, out_path: Path) -> None:
     import onnx
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model_proto, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an export is an ordinary file
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out_path) as tmp:
+        onnx.save(model_proto, str(tmp))
 
 
 @contextlib.contextmanager

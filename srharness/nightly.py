@@ -22,6 +22,7 @@ from typing import Any
 
 from srharness.hardware import HARDWARE, detect
 from srharness.report import write_json_atomic
+from srharness.fileio import atomic_write_text
 
 ALLURE_ENV = "SRHARNESS_ALLURE"   # path of the `allure` executable when not on PATH
 INSTALL_HINT = ("install Allure's report generator: `npm install allure` (Allure 3, needs Node 18+; put it on PATH, "
@@ -324,9 +325,7 @@ def strip_analytics(report_dir: Path) -> list[Path]:
         text = page.read_text(encoding="utf-8", errors="surrogateescape")
         cleaned = ANALYTICS_SCRIPT.sub("", text)
         if cleaned != text:
-            tmp = page.with_name(page.name + ".tmp")
-            tmp.write_text(cleaned, encoding="utf-8", errors="surrogateescape")
-            os.replace(tmp, page)
+            atomic_write_text(page, cleaned, errors="surrogateescape")
         if any(m in cleaned for m in ANALYTICS_MARKERS):
             leftovers.append(page)
     return leftovers

@@ -12,6 +12,7 @@ Results are cached on disk next to the fp32 model, keyed by the variant and the 
 set, and written to a temporary name then renamed (never half-written).
 """
 from __future__ import annotations
+from srharness.fileio import atomic_path
 
 import hashlib
 import os
@@ -33,15 +34,8 @@ class QuantizeError(RuntimeError):
 
 def _atomic_save(model, out_path: Path) -> Path:
     import onnx
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.part", dir=out_path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out_path) as tmp:
+        onnx.save(model, str(tmp))
     return out_path
 
 

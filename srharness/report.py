@@ -17,7 +17,6 @@ import html
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 
 from srharness.records import Verdict
+from srharness.fileio import atomic_write_text
 
 SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"
 LABEL_NAMES = ("model", "check", "hardware", "precision", "dataset", "protocol", "backend")
@@ -423,17 +423,7 @@ def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exit
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -10,8 +10,8 @@
   `result/dumpOutput_device0/<bin stem>_<k>.txt` and `result/perf_vision_batchsize_<B>_device_<D>.txt`.
 """
 from __future__ import annotations
+from srharness.fileio import atomic_write_text
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -74,10 +74,7 @@ def write_bin_inputs(arrays: Sequence[np.ndarray], stems: Sequence[str], bin_dir
 def write_info(bin_paths: Sequence[Path], info_path: Path, width: int, height: int) -> Path:
     """The .info list of get_info.py / gen_dataset_info.py: `<idx> <binpath> <W> <H>` from index 0."""
     lines = [f"{i} {Path(p).resolve()} {width} {height}" for i, p in enumerate(bin_paths)]
-    tmp = info_path.with_suffix(".info.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, info_path)
-    return info_path
+    return atomic_write_text(info_path, "\n".join(lines) + "\n")
 
 
 def find_benchmark_binary() -> str | None:

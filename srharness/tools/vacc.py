@@ -16,9 +16,9 @@ scored against the wrong ground truth. Here every input stem carries a zero-padd
 datalist order, the sorted order and the name all agree, and outputs are matched by name.
 """
 from __future__ import annotations
+from srharness.fileio import atomic_write_text
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,10 +83,7 @@ def vamc_yaml(cfg: VamcConfig) -> dict[str, Any]:
 
 def write_yaml(doc: dict[str, Any], path: Path) -> Path:
     import yaml
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
 
 
 def process_ops_rgb(height: int, width: int) -> list[dict[str, Any]]:
@@ -137,10 +134,7 @@ def vdsp_params(width: int, height: int, *, channels: int = 3, div255: bool = Tr
 
 
 def write_json(obj: Any, path: Path) -> Path:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def npz_stem(index: int, name: str) -> str:
@@ -159,9 +153,7 @@ def write_npz_inputs(arrays: Sequence[np.ndarray], names: Sequence[str], folder:
         path = folder / f"{npz_stem(i, name)}.npz"
         np.savez(path, input_0=arr)
         paths.append(path.resolve())
-    tmp = datalist.with_suffix(".tmp")
-    tmp.write_text("".join(f"{p}\n" for p in paths))
-    os.replace(tmp, datalist)
+    atomic_write_text(datalist, "".join(f"{p}\n" for p in paths))
     return paths
 
 

@@ -97,7 +97,7 @@ class CpuTrainingChecks:
 
     def test_eval_psnr_is_recorded(self, reference, train_dir, sr_record):
         if train_dir is None:
-            pytest.skip(f"no Set5 HR: pass --sr-data-dir (needs set5/hr/) to evaluate the guide's PSNR")
+            pytest.skip("no Set5 HR: pass --sr-data-dir (needs set5/hr/) to evaluate the guide's PSNR")
         print(f"\nSet5 x2 PSNR after {self.steps} steps ({reference.protocol}): {reference.psnr:.3f} dB, "
               f"SSIM {reference.ssim:.4f}, {reference.psnr_per_image}")
         sr_record(training_verdict(reference, "cpu", "psnr", reference.psnr, unit="dB", dataset="set5",

@@ -5,6 +5,7 @@ tiles, batch 16 per process, optional mixed precision, checkpoints that resume e
 `run_training(config, nproc)` is the entry point for pytest, the CLI and torchrun alike.
 """
 from __future__ import annotations
+from srharness.fileio import atomic_path, atomic_write_text
 
 import json
 import os
@@ -119,14 +120,10 @@ def precision_of(config: TrainConfig, device: torch.device) -> str:
 # ---------------------------------------------------------------- checkpoints
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file in the same folder, then rename: never a half-written checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def rng_state() -> dict:
@@ -303,9 +300,7 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
             result.psnr_per_image = {s.name: s.psnr for s in ev.images}
             result.protocol = ev.protocol
             log.write(f"The Best PSNR is {ev.mean_psnr:.4f}\n")
-        tmp = out / f".{RESULT_FILE}.tmp"
-        tmp.write_text(json.dumps(asdict(result), indent=1))
-        os.replace(tmp, out / RESULT_FILE)
+        atomic_write_text(out / RESULT_FILE, json.dumps(asdict(result), indent=1))
         return result
     finally:
         if log:
