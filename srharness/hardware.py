@@ -26,7 +26,7 @@ class Detection:
         return f"{self.name} hardware not found (looked for {self.looked_for})"
 
 
-def _module_present(name: str) -> bool:
+def module_present(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
@@ -83,7 +83,7 @@ def detect_ascend() -> Detection:
                 found["npu-smi info"] = " ".join(line.strip("| \n").split())
                 break
     for mod in ("acl", "ais_bench", "torch_npu"):
-        if _module_present(mod):
+        if module_present(mod):
             found[mod] = "importable"
     for tool in ("atc", "benchmark", "benchmark.x86_64", "benchmark.aarch64"):
         if shutil.which(tool):
@@ -98,7 +98,7 @@ def detect_vacc() -> Detection:
     for tool in ("vamp", "vasmi", "vamc"):
         if shutil.which(tool):
             found[tool] = shutil.which(tool) or ""
-    if _module_present("vaststreamx"):
+    if module_present("vaststreamx"):
         found["vaststreamx"] = "importable"
     present = any(k in found for k in ("vamp", "vasmi", "vaststreamx"))
     return Detection("vacc", present, looked, found)

@@ -4,23 +4,16 @@ the model runs through the ais_bench Python API when importable, else the `bench
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from srharness.hardware import module_present
 from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import ascend as tools
 from srharness.tools.logs import BenchmarkPerf
 from srharness.tools.process import ToolError
-
-
-def ais_bench_importable() -> bool:
-    try:
-        return importlib.util.find_spec("ais_bench") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class AscendRunner(VendorToolRunner):
@@ -38,7 +31,7 @@ class AscendRunner(VendorToolRunner):
         self.soc_version = soc_version
         self.precision_mode = precision_mode
         self.device_id = device_id
-        self.use_ais_bench = ais_bench_importable() if use_ais_bench is None else use_ais_bench
+        self.use_ais_bench = module_present("ais_bench") if use_ais_bench is None else use_ais_bench
         self.om_path: Path | None = None
         self.last_perf: BenchmarkPerf | None = None
 
