@@ -104,15 +104,14 @@ def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = No
                                  out_path=workdir / onnx_path.name.replace(".onnx", "_int8.onnx")))
         cond["calibration"] = "max, 2 random inputs (timing only)"
     import onnxruntime as ort
+    from srharness.runners.ort_runner import OrtRunner
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    feed = {name: x.astype(np.float16) if session.get_inputs()[0].type == "tensor(float16)" else x}
+    runner = OrtRunner(onnx_path, backend_name=backend, precision=precision, session_options=so).build()
     cond.update({"onnxruntime": ort.__version__, "onnx_file": onnx_path.name, "precision": precision,
-                 "providers": session.get_providers(), "intra_op_threads": threads or "default"})
+                 "providers": runner.describe().details["providers"], "intra_op_threads": threads or "default"})
 
     def call():
-        return session.run(None, feed)
+        return runner.run(x)
     return Target(model, backend, precision, x.shape, call, cond)

@@ -48,20 +48,14 @@ def input_batch(model: str, shape: tuple[int, int], data_dir, seed: int = 0) -> 
     return (x * spec.input_range).astype(np.float32), source
 
 
-def ort_session(path_or_bytes):
-    import onnxruntime as ort
-    model = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-
-
-def ort_run(session, x: np.ndarray) -> np.ndarray:
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
+def ort_run(onnx_path, x: np.ndarray) -> np.ndarray:
+    from srharness.runners.ort_runner import OrtRunner
+    return OrtRunner(onnx_path).run(x)
 
 
 def torch_run(model, x: np.ndarray) -> np.ndarray:
-    import torch
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
+    from srharness.runners.torch_runner import TorchRunner
+    return TorchRunner(model).run(x)
 
 
 def max_abs_diff_01(a: np.ndarray, b: np.ndarray, input_range: float) -> float:
@@ -104,7 +98,7 @@ class ExportChecks:
         assert not result.has_depth_to_space, f"DepthToSpace at opset {result.opset}: {result.op_census}"
         assert result.inputs == [(spec.guide_input_name, [1, spec.in_channels, *shape])]
 
-    def test_default_exporter_is_caught_and_rewritten(self, sr_export, sr_model, sr_data_dir, sr_record):
+    def test_default_exporter_is_caught_and_rewritten(self, sr_export, sr_model, sr_data_dir, sr_record, tmp_path):
         import onnx
         from srharness.export import check_graph, op_census, rewrite_depth_to_space
 
@@ -124,8 +118,9 @@ class ExportChecks:
         rewritten = rewrite_depth_to_space(proto)
         assert "DepthToSpace" not in op_census(rewritten)
         x, source = input_batch(self.model, spec.test_shape, sr_data_dir)
-        before = ort_run(ort_session(result.path), x)
-        after = ort_run(ort_session(rewritten.SerializeToString()), x)
+        onnx.save(rewritten, str(tmp_path / "rewritten.onnx"))
+        before = ort_run(result.path, x)
+        after = ort_run(tmp_path / "rewritten.onnx", x)
         rewrite_diff = max_abs_diff_01(after, before, spec.input_range)
         diff = max_abs_diff_01(after, torch_run(model, x), spec.input_range)
         sr_record(self._verdict("max_abs_diff", diff, golden=MAX_ABS_DIFF, passed=diff < MAX_ABS_DIFF,
@@ -143,7 +138,7 @@ class ExportChecks:
         model = sr_model(self.model, self.scale, weights="auto")
         result = sr_export(self.model, self.scale, weights="auto")
         x, source = input_batch(self.model, spec.test_shape, sr_data_dir)
-        diff = max_abs_diff_01(ort_run(ort_session(result.path), x), torch_run(model, x), spec.input_range)
+        diff = max_abs_diff_01(ort_run(result.path, x), torch_run(model, x), spec.input_range)
         sr_record(self._verdict("max_abs_diff", diff, golden=MAX_ABS_DIFF, passed=diff < MAX_ABS_DIFF,
                                 rule=f"max |ort - torch| < {MAX_ABS_DIFF:g} on [0,1] outputs",
                                 conditions={"exporter": "legacy", "opset": result.opset, "shape": list(x.shape),
@@ -157,13 +152,14 @@ class ExportChecks:
         result = sr_export(self.model, self.scale, dynamic=True, weights="auto")
         name, dims = result.inputs[0]
         assert all(isinstance(d, str) for d in (dims[0], dims[2], dims[3])), f"static axes in {dims}"
-        session = ort_session(result.path)
+        from srharness.runners.ort_runner import OrtRunner
+        runner = OrtRunner(result.path)   # one session, run at every size
         h, w = spec.test_shape
         step = 4 * spec.input_multiple
         diffs = {}
         for size in ((h, w), (h + step, w + 2 * step)):
             x, source = input_batch(self.model, size, sr_data_dir, seed=size[0])
-            out = ort_run(session, x)
+            out = runner.run(x)
             oh, ow = spec.output_shape(self.scale, *size)
             assert out.shape == (1, spec.in_channels, oh, ow)
             diffs[f"{size[0]}x{size[1]}"] = max_abs_diff_01(out, torch_run(model, x), spec.input_range)
