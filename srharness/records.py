@@ -32,12 +32,18 @@ class Verdict:
     unit: str = ""
     conditions: dict[str, Any] = field(default_factory=dict)  # shape, batch, warm-up, tool versions...
     notes: str = ""
+    # Set (to the reason, e.g. "no official RDN weights in the weights dir") when a selected
+    # golden figure could not be measured in this run; measured/passed are then None. Every
+    # selected figure ends in exactly one verdict, so coverage is counted, not guessed.
+    not_judged: str | None = None
 
     @property
     def verdict(self) -> str:
-        """pass | fail | info | expected-fail. A figure that fails its rule exactly as the guide's
+        """pass | fail | info | expected-fail | not-judged. A figure that fails its rule exactly as the guide's
         own figure did (VDSR int8 kl_divergence: -2.4%) reproduces the guide and is no regression;
         one that passes where the guide's failed is a changed finding, so it counts as a fail."""
+        if self.not_judged:
+            return "not-judged"
         if self.expected == "fail" and self.passed is not None:
             return "fail" if self.passed else "expected-fail"
         return {True: "pass", False: "fail", None: "info"}[self.passed]

@@ -360,12 +360,12 @@ def pytest_runtest_makereport(item, call):
         _apply_evidence(item, verdicts_of(item))
 
 
-VERDICTS = ("pass", "fail", "info", "expected-fail")
+VERDICTS = ("pass", "fail", "info", "expected-fail", "not-judged")
 
 
 def summary_matrix(verdicts: Sequence[Verdict]) -> dict[str, dict[str, dict[str, str]]]:
     """model -> hardware -> check -> "fail" if any verdict failed, else "pass" if any passed, else "info"."""
-    rank = {"info": 0, "pass": 1, "expected-fail": 1, "fail": 2}
+    rank = {"not-judged": -1, "info": 0, "pass": 1, "expected-fail": 1, "fail": 2}
     matrix: dict[str, dict[str, dict[str, str]]] = {}
     for v in verdicts:
         cell = matrix.setdefault(v.model, {}).setdefault(v.hardware, {})
