@@ -68,6 +68,152 @@ def identify(path: Path) -> KnownCheckpoint | None:
     return known_checkpoints().get(sha256_file(Path(path)))
 
 
+# ---------------------------------------------------------------- bounded by the file
+# A checkpoint is untrusted input: what it declares is checked against the bytes it holds before
+# anything is allocated. torch writes zip checkpoints with stored (uncompressed) entries, so a
+# compressed entry is refused rather than inflated (a 2 MB deflated entry can hold 2 GiB); a
+# storage that declares more elements than the file has bytes is refused before it is allocated.
+class _DryValue:
+    """What a global becomes during the size scan: an inert object that accepts any call/state."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return _DryValue()
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+
+class _SizeScanner(pickle.Unpickler):
+    """Walks a pickle without importing or running anything, collecting the storages it declares:
+    every global is an inert `_DryValue` (storage types excepted), so this is safe on any file."""
+
+    def __init__(self, file, zip_format: bool):
+        super().__init__(file, encoding="utf-8")
+        self.zip_format = zip_format
+        self.declared: dict[str, int] = {}   # storage key -> declared bytes
+
+    def find_class(self, module, name):
+        if module in ("torch", "torch.cuda") and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        return _DryValue
+
+    def persistent_load(self, pid):
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+            storage_type, key = pid[1], str(pid[2])
+            if isinstance(storage_type, _StorageType):
+                itemsize = torch.empty(0, dtype=storage_type.dtype).element_size()
+            else:   # torch >= 2: ('storage', torch.UntypedStorage-ish global, key, location, nbytes)
+                itemsize = 1
+            numel = pid[4]
+            if not isinstance(numel, int) or numel < 0:
+                raise CheckpointError(f"storage {key} declares {numel!r} elements")
+            self.declared[key] = max(self.declared.get(key, 0), numel * itemsize)
+        if isinstance(pid, tuple) and len(pid) >= 2 and pid[0] == "module":
+            return pid[1] if isinstance(pid[1], type) else _DryValue
+        return _DryValue()
+
+
+def _scan(data: bytes | io.BufferedReader, zip_format: bool) -> _SizeScanner:
+    scanner = _SizeScanner(io.BytesIO(data) if isinstance(data, bytes) else data, zip_format)
+    scanner.load()
+    return scanner
+
+
+def check_bounded(path: Path) -> None:
+    """Refuse a checkpoint whose declared storages do not fit in its bytes, or whose zip entries are
+    compressed, before torch or our unpickler allocates anything. CheckpointError names the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                infos = z.infolist()
+                for info in infos:
+                    if info.compress_type != zipfile.ZIP_STORED:
+                        raise CheckpointError(
+                            f"{path}: zip entry {info.filename} is compressed; torch.save never compresses, "
+                            "so this file was re-packed or crafted; refused without inflating it "
+                            "(re-save it with torch.save)")
+                    if info.file_size > size:
+                        raise CheckpointError(f"{path}: zip entry {info.filename} declares {info.file_size} "
+                                              f"bytes, more than the file's {size}")
+                pkl = next((i for i in infos if i.filename.endswith("data.pkl")), None)
+                if pkl is None:
+                    return
+                sizes = {i.filename: i.file_size for i in infos}
+                prefix = pkl.filename[: -len("data.pkl")]
+                for key, nbytes in _scan(z.read(pkl), True).declared.items():
+                    have = sizes.get(f"{prefix}data/{key}")
+                    if have is None:
+                        raise CheckpointError(f"{path}: storage {key} has no data/{key} entry; truncated or corrupt")
+                    if nbytes > have:
+                        raise CheckpointError(f"{path}: storage {key} declares {nbytes} bytes but its entry "
+                                              f"holds {have}; truncated or crafted, refused before allocating")
+            return
+        with open(path, "rb") as f:
+            scanner = _SizeScanner(f, False)
+            if scanner.load() != LEGACY_MAGIC:
+                return               # not a legacy torch file: the loaders refuse it with their reasons
+            for _ in range(2):       # protocol version, sys_info
+                _scan(f, False)
+            declared = _scan(f, False).declared
+            rest = size - f.tell()
+        total = sum(declared.values())
+        if total > rest:
+            key, nbytes = max(declared.items(), key=lambda kv: kv[1])
+            raise CheckpointError(f"{path}: declares {total} bytes of storages (storage {key}: {nbytes}) but only "
+                                  f"{rest} bytes follow; truncated or crafted, refused before allocating")
+    except CheckpointError:
+        raise
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            TypeError, AttributeError, RecursionError, MemoryError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({type(exc).__name__}: "
+                              f"{str(exc)[:200]}); download it again and compare its sha256") from None
+
+
+def check_tensors(sd: dict, path: Path, expected: dict | None = None) -> None:
+    """Weights are floating point where the model's are and finite everywhere: an int64 tensor
+    would be cast silently, a NaN/inf one exports and evaluates to `mean PSNR nan`."""
+    for key, tensor in sd.items():
+        want = expected.get(key) if expected is not None else None
+        floating = tensor.is_floating_point()
+        if want is not None and want.is_floating_point() and not floating:
+            raise CheckpointError(f"{path}: tensor {key} is {str(tensor.dtype).removeprefix('torch.')}, the model "
+                                  f"needs {str(want.dtype).removeprefix('torch.')} weights; refused rather than cast "
+                                  "(the file is not a weights file for this model)")
+        if tensor.is_complex():
+            raise CheckpointError(f"{path}: tensor {key} is complex: not SR model weights")
+        if floating and tensor.numel():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise CheckpointError(f"{path}: tensor {key} holds {bad} non-finite value(s) (NaN/inf) of "
+                                      f"{tensor.numel()}; the training run diverged or the file is corrupt")
+
+
+def load_error_reason(exc: BaseException) -> str:
+    """What torch.load's error says about the file, without its advice to load unsafely."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().split("\n")[0].strip() \
+            if "WeightsUnpickler error:" in text else ""
+        return ("the pickle needs something outside torch's weights-only allow-list"
+                + (f" ({detail[:200]})" if detail else "") + "; srharness never loads such a file unsafely")
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
 # ---------------------------------------------------------------- the allow-listed unpickler
 class ModuleStub:
     """Inert stand-in for a pickled nn.Module: NEWOBJ/BUILD fill `__dict__`, nothing else runs."""
@@ -115,7 +261,43 @@ ALLOWED_FUNCTIONS = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.nn.parameter", "Parameter"): _rebuild_parameter,
     ("torch.nn.backends.thnn", "_get_thnn_function_backend"): _no_backend,
+    # torch >= 1.6 modules pickle `_non_persistent_buffers_set`: a plain set of names
+    ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
 }
+
+
+# Classes a user trusts in a legacy full-model pickle (--allow-pickle-class lapsrn.Net, pytest
+# --sr-allow-pickle-class, env SRHARNESS_ALLOW_PICKLE_CLASSES): read as inert stubs like vdsr.Net.
+ALLOW_PICKLE_ENV = "SRHARNESS_ALLOW_PICKLE_CLASSES"
+_USER_ALLOWED_CLASSES: set[tuple[str, str]] = set()
+# Never stubs, even when asked: these name no model class, and allowing them could only hide a
+# malicious file behind a confusing error.
+_NEVER_ALLOWED_MODULES = ("builtins", "__builtin__", "os", "posix", "nt", "sys", "subprocess", "importlib",
+                          "pickle", "shutil", "socket", "runpy", "code", "types", "functools", "operator")
+
+
+def allow_pickle_classes(names) -> set[tuple[str, str]]:
+    """Set the user's allow-list from "mod.Class,mod.Other" (or an iterable of such names);
+    replaces the previous list. ValueError names a malformed or forbidden entry."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    allowed = set()
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        module, _, name = item.rpartition(".")
+        if not module or not name.isidentifier() or not all(p.isidentifier() for p in module.split(".")):
+            raise ValueError(f"{item!r}: expected module.Class, e.g. lapsrn.Net")
+        if module.split(".")[0] in _NEVER_ALLOWED_MODULES or module.startswith("torch"):
+            raise ValueError(f"{item!r}: {module} holds no model class; only the model's own classes can be allowed")
+        allowed.add((module, name))
+    _USER_ALLOWED_CLASSES.clear()
+    _USER_ALLOWED_CLASSES.update(allowed)
+    return set(allowed)
+
+
+def allowed_pickle_classes() -> list[str]:
+    return sorted(f"{m}.{n}" for m, n in ALLOWED_MODEL_CLASSES | _USER_ALLOWED_CLASSES)
 
 
 class RefusedGlobal(pickle.UnpicklingError):
@@ -136,7 +318,7 @@ class SafeUnpickler(pickle.Unpickler):
             return ALLOWED_FUNCTIONS[(module, name)]
         if module in ("torch", "torch.cuda") and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
-        if (module, name) in ALLOWED_MODEL_CLASSES or (
+        if (module, name) in ALLOWED_MODEL_CLASSES or (module, name) in _USER_ALLOWED_CLASSES or (
                 module.startswith("torch.nn.modules.") and name.isidentifier() and name[:1].isupper()):
             return _module_stub(module, name)
         raise RefusedGlobal(module, name)
@@ -195,6 +377,63 @@ class _StorageReader:
             root.copy_(torch.frombuffer(bytearray(raw), dtype=root.dtype))
 
 
+class _Inert:
+    """What a refused global becomes while listing them all: accepts any call or state."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return _Inert()
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+
+class _RefusedLister(SafeUnpickler):
+    """The SafeUnpickler's decisions, but a refused global is recorded and stands in as inert, so
+    one pass names every class the file needs. Imports and runs nothing from the file."""
+
+    def __init__(self, file, refused: list[str]):
+        super().__init__(file)
+        self.refused = refused
+
+    def find_class(self, module, name):
+        if (module, name) in ALLOWED_FUNCTIONS and name != "OrderedDict":
+            return _Inert      # no tensors are rebuilt while listing
+        try:
+            return super().find_class(module, name)
+        except RefusedGlobal as exc:
+            if exc.global_name not in self.refused:
+                self.refused.append(exc.global_name)
+            return _Inert
+
+    def persistent_load(self, pid):
+        return _Inert()
+
+
+def refused_globals(path: Path) -> list[str]:
+    """Every global a checkpoint's pickle names that the allow-list refuses (best effort: a
+    corrupt stream stops the listing where it breaks)."""
+    refused: list[str] = []
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                pkl = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                if pkl is not None:
+                    _RefusedLister(io.BytesIO(z.read(pkl)), refused).load()
+        else:
+            with open(path, "rb") as f:
+                for _ in range(4):    # magic, protocol, sys_info, the object
+                    _RefusedLister(f, refused).load()
+    except Exception:                 # listing is diagnostics only; the refusal stands either way
+        pass
+    return refused
+
+
 def _safe_load_legacy(path: Path) -> object:
     with open(path, "rb") as f:
         if SafeUnpickler(f).load() != LEGACY_MAGIC:
@@ -223,9 +462,17 @@ def safe_unpickle(path: Path) -> object:
     try:
         return _safe_load_zip(path) if zipfile.is_zipfile(path) else _safe_load_legacy(path)
     except RefusedGlobal as exc:
+        names = refused_globals(path) or [exc.global_name]
+        never = [n for n in names if n.split(".")[0] in _NEVER_ALLOWED_MODULES or n.startswith("torch")]
+        classes = [n for n in names if n not in never]
+        listed = ",".join(classes)
+        how = (f" If you trust the file and these are its model classes, allow them (read as inert stubs, "
+               f"never imported): --allow-pickle-class {listed} (pytest: --sr-allow-pickle-class {listed}; "
+               f"env {ALLOW_PICKLE_ENV}={listed}), or" if classes and not never else
+               f" {', '.join(never)} name no model class and cannot be allowed: do not use this file, or")
         raise CheckpointError(
-            f"{path}: refused: the pickle names {exc.global_name}, which is not on the allow-list of "
-            "srharness.checkpoints; nothing from the file was executed. If you trust the file, "
+            f"{path}: refused: the pickle names {len(names)} global(s) not on the allow-list of "
+            f"srharness.checkpoints: {', '.join(names)}; nothing from the file was executed.{how} "
             "re-save its state_dict with torch.save(model.state_dict(), ...) and pass that") from None
     except CheckpointError:
         raise
@@ -286,6 +533,7 @@ def load_state_dict(path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     digest = sha256_file(path)
     known = known_checkpoints().get(digest)
+    check_bounded(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
         how = ""
@@ -293,10 +541,10 @@ def load_state_dict(path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
         obj = safe_unpickle(path)  # weights_only refused a global: our allow-list decides
         how = "allow-listed unpickler: "
     except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}); download it again "
-                              "and compare its sha256") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({load_error_reason(exc)}); "
+                              "download it again and compare its sha256") from None
     sd, fmt = _as_state_dict(obj, path)
+    check_tensors(sd, path)
     return sd, CheckpointInfo(path, digest, how + fmt, known.identified_as if known else None)
 
 
@@ -319,20 +567,16 @@ def load_into(model_name: str, scale: int, path) -> nn.Module:
             f"  shape mismatches: {show(mismatched)}\n"
             f"  file: {info.format}, sha256 {info.sha256[:12]}"
             + (f", identified as {info.identified_as}" if info.identified_as else ""))
+    check_tensors(sd, path, expected)
     model.load_state_dict(sd, strict=True)
     model.checkpoint_info = info
     return model.eval()
 
 
 def find_weights(weights_dir, model_name: str, scale: int) -> Path | None:
-    """The official checkpoint for a model in a weights dir (layout of ../shared/data/weights)."""
-    if weights_dir is None:
-        return None
-    base = Path(weights_dir) / model_name
-    if model_name == "vdsr":  # one model for every scale
-        candidates = [base / "vdsr_state_dict.pth", base / "model_epoch_50.pth"]
-    else:
-        stem = model_name.replace("-", "_")
-        candidates = [base / f"{stem}_x{scale}.pth", base / f"{stem}_x{scale}.pt",
-                      base / f"{model_name}_x{scale}.pth"]
+    """The official checkpoint for a model in a weights dir (layout of ../shared/data/weights):
+    the first of the model spec's `weight_patterns` that exists under <weights dir>/<model>/, then
+    under the spec's `bundled_weights` folder (weights a model's package ships)."""
+    from srharness.models import get_model_spec
+    candidates = get_model_spec(model_name).weight_candidates(weights_dir, scale)
     return next((p for p in candidates if p.is_file()), None)

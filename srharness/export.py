@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import tempfile
 import warnings
 from collections import Counter
@@ -229,6 +230,9 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
     out_path = Path(out_path)
     if isinstance(model_or_name, str):
         spec = get_model_spec(model_or_name)
+        if not spec.has_torch:
+            raise ExportError(f"{spec.name} is an ONNX-only model: there is no torch code to export; "
+                              f"its file is {spec.onnx}")
         if weights is not None:
             from srharness.checkpoints import load_into
             model = load_into(spec.name, scale, weights)
@@ -254,7 +258,16 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
         raise ExportError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
 
     example = torch.rand(1, channels, *shape)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=out_path.parent if out_path.parent.exists() else None))
+    from srharness.fileio import check_destination, sweep_temporaries
+    check_destination(out_path)   # a folder or a path under a file: refused before the export runs
+    if out_path.parent.is_dir():
+        sweep_temporaries(out_path.parent, out_path.name)
+    # named like fileio's temporaries (.<name>.<pid>.<random>.tmp) so a killed export's is swept
+    try:
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.{os.getpid()}.", suffix=".tmp",
+                                        dir=out_path.parent if out_path.parent.is_dir() else None))
+    except OSError as exc:   # an unwritable folder: name the file asked for, not our temporary
+        raise type(exc)(exc.errno, exc.strerror, str(out_path)) from None
     raw = tmp_dir / "model.onnx"
     try:
         with torch.no_grad(), _quiet_exporter():

@@ -1,11 +1,123 @@
-"""Writing files so that nothing half-written is ever left behind (or taken for valid)."""
+"""Writing files so that nothing half-written is ever left behind (or taken for valid).
+
+The temporary beside the target is named `.<name>.<pid>.<random>.tmp`. A process killed
+mid-write (SIGKILL, power loss) cannot remove it, so every write first sweeps the stale
+temporaries of the same target, and the CLI sweeps its cache folders on start: a temporary whose
+writer process is gone (same host) or that is older than STALE_SECONDS (another host) is removed.
+
+Errors are the file system's own `OSError`s naming the path (the CLI prints them as "PATH:
+reason"): an output path that is a folder, lies under a file, or sits on a read-only or full
+file system. A writer that fails in its own words on a full disk (torch's "unexpected pos ...")
+is reported as ENOSPC for the path.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+STALE_SECONDS = 6 * 3600        # a temporary this old is stale even if its pid is alive elsewhere
+LOW_SPACE_BYTES = 1 << 20       # below this, a failed write is taken for a full disk
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale_temporary(path: Path, now: float | None = None) -> bool:
+    m = _TEMP_NAME.match(path.name)
+    if not m:
+        return False
+    try:
+        age = (now or time.time()) - path.lstat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_SECONDS or not _pid_alive(int(m["pid"]))
+
+
+def sweep_temporaries(folder: str | Path, target: str | None = None) -> list[Path]:
+    """Remove the stale temporaries in `folder` (of one target name when given); returns them."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_NAME.match(p.name)
+        if not m or (target is not None and m["target"] != target):
+            continue
+        if is_stale_temporary(p):
+            try:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
+                removed.append(p)
+            except OSError:
+                pass   # another process swept it first
+    return removed
+
+
+def default_sweep_folders() -> list[Path]:
+    """The folders the CLI writes into between runs: the eval cache and the export cache."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srharness"
+    folders = [base, base / "eval"]
+    cache = os.environ.get("SRHARNESS_EXPORT_CACHE")
+    if cache and cache.lower() != "off":
+        folders.append(Path(cache))
+    return folders
+
+
+def sweep_stale_temporaries(folders: Iterable[str | Path] | None = None) -> list[Path]:
+    """Sweep each folder (and its direct sub-folders) of stale temporaries; never raises."""
+    removed: list[Path] = []
+    for folder in folders if folders is not None else default_sweep_folders():
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        removed += sweep_temporaries(folder)
+        try:
+            subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        except OSError:
+            continue
+        for sub in subs[:1000]:
+            removed += sweep_temporaries(sub)
+    return removed
+
+
+def check_destination(path: str | Path) -> None:
+    """The errors a user gets before anything is written, as OSErrors naming the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder", str(path))
+            break
+
+
+def _low_space(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -13,8 +125,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path` to write to: renamed onto `path` when the block succeeds,
     removed when it fails, so a reader sees the old file or the whole new one, never a part."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_destination(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    sweep_temporaries(path.parent, path.name)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:   # name the file the user asked for, not our temporary
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -23,6 +143,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
         os.replace(tmp, path)
+    except OSError:
+        raise
+    except Exception as exc:
+        if _low_space(path.parent):
+            raise OSError(errno.ENOSPC, f"No space left on device ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:120] if str(exc) else ''})", str(path)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

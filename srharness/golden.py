@@ -26,6 +26,15 @@ Rules (the figure's `rule` judges a measurement against the figure's `value`):
   exceeds   the measurement must be strictly better than the value (perf floors: card fps > T4 fps).
   none      reference only: recorded for the report, never judged.
 `better: lower` flips the direction (latencies).
+An `exceeds` or `none` rule takes no tolerance: one written in the same rule is an error (it would
+be silently ignored); one inherited from `defaults.rule` is not used. A relative rule cannot judge
+against a golden of 0 (refused when the file is read).
+
+Hostile files: a golden file is read with a YAML loader that refuses duplicate keys, aliases
+(an alias bomb expands to gigabytes), nesting deeper than MAX_DEPTH, more than MAX_NODES nodes,
+numbers longer than MAX_NUMBER_CHARS digits and files over MAX_FILE_BYTES or not UTF-8. Model,
+protocol, hardware and backend names are checked against the registries (names of published
+setups that srharness itself does not run are listed in PUBLISHED_ONLY).
 
 A figure may name `compared_with: <id>` and `expected_verdict: pass|fail`: the guide compared this
 figure with that reference and reached that verdict. The harness's tests replay every such pair
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +66,20 @@ RULE_KEYS = {"type": str, "tolerance": (int, float), "sides": str, "better": str
 FILE_KEYS = {"model", "defaults", "figures"}
 DEFAULT_KEYS = {"scale", "rule", "dataset", "protocol", "hardware", "backend", "precision", "unit", "conditions"}
 _EPS = 1e-12  # float noise only; tolerances are never widened
+MAX_FILE_BYTES = 1 << 20      # the largest golden file today is ~20 KB
+MAX_DEPTH = 32                # a golden nests 4 levels (file / figures / figure / rule)
+MAX_NODES = 200_000
+MAX_NUMBER_CHARS = 40         # no published figure has more digits; 5000-digit ints cost quadratic time
+MAX_ABS_VALUE = 1e15          # no figure (dB, fps, params in M, ms) comes near; beyond it is a typo
+_ID = re.compile(r"[^\s]{1,200}")
+# Names in published figures for setups srharness does not run itself (the guide's own GPU box, a
+# vendor's python runstream, a float bicubic baseline): allowed beside the registry names.
+PUBLISHED_ONLY = {
+    "hardware": {"gpu"},
+    "backend": {"vacc", "vacc-vsx", "torch-npu", "torch-float-bicubic"},
+    "protocol": {"vdsr-vacc-multisize"},
+    "model": set(),
+}
 
 
 class GoldenError(ValueError):
@@ -192,6 +216,121 @@ class GoldenSet:
         return [(g, self.get(g.compared_with)) for g in self if g.compared_with]
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, aliases, deep nesting, too many nodes, huge numbers."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"alias *{event.anchor} refused: golden files do not use anchors/aliases "
+                "(an alias can expand a small file into gigabytes); write the values out", event.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise yaml.constructor.ConstructorError(None, None, f"more than {MAX_NODES} YAML nodes",
+                                                    self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                        self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key!r}",
+                                                        key_node.start_mark) from None
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1}); "
+                    "YAML would keep only the last one", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value)} characters",
+                                                    node.start_mark)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value)} characters",
+                                                    node.start_mark)
+        return super().construct_yaml_float(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_yaml_map)
+
+
+def read_yaml(path: Path):
+    """The YAML document of a golden file, read with every bound above; GoldenError names the file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise GoldenError(f"{path}: {size} bytes, more than {MAX_FILE_BYTES}: not a golden file")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise GoldenError(f"{path}: no such golden file") from None
+    except IsADirectoryError:
+        raise GoldenError(f"{path}: is a folder; give a golden .yaml file") from None
+    except OSError as exc:
+        raise GoldenError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GoldenError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise GoldenError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise GoldenError(f"{path}: nested too deeply to be a golden file") from None
+
+
+def _check_name(kind: str, name, where: str, path: Path) -> None:
+    """A model/protocol/hardware/backend name must be registered (or a published-only setup)."""
+    known = registered_names(kind)
+    if known is None or name is None or name in known or name in PUBLISHED_ONLY.get(kind, ()):
+        return
+    close = difflib.get_close_matches(str(name), sorted(known | PUBLISHED_ONLY.get(kind, set())), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
+    raise GoldenError(f"{path}: {where}: unknown {kind} {name!r} ({hint}); register it or fix the name")
+
+
+def registered_names(kind: str) -> set[str] | None:
+    """The names in the registry of a kind, or None where that registry is not importable."""
+    try:
+        if kind == "model":
+            from srharness.models import MODELS as reg
+        elif kind == "protocol":
+            from srharness.protocols import PROTOCOLS as reg
+        elif kind == "hardware":
+            from srharness.hardware import HARDWARE as reg
+        elif kind == "backend":
+            from srharness.backends import BACKENDS as reg
+        else:
+            return None
+        return set(reg)
+    except Exception:   # a registry still being set up elsewhere must not break reading goldens
+        return None
+
+
 def _check_types(where: str, mapping: dict, schema: dict, path: Path) -> None:
     for key, value in mapping.items():
         if key not in schema:
@@ -206,8 +345,15 @@ def _check_types(where: str, mapping: dict, schema: dict, path: Path) -> None:
             raise GoldenError(f"{path}: {where}: {key!r} must be {names}, got {value!r}")
 
 
-def _parse_rule(where: str, raw: dict, path: Path) -> Rule:
+def _parse_rule(where: str, raw: dict, path: Path, own: dict | None = None) -> Rule:
     _check_types(f"{where} rule", raw, RULE_KEYS, path)
+    if raw.get("type") in ("exceeds", "none"):
+        if own is not None and "tolerance" in own:
+            raise GoldenError(f"{path}: {where}: an {raw['type']} rule takes no tolerance (it would be ignored); "
+                              "remove it, or use a one-sided relative/absolute rule")
+        raw = {k: v for k, v in raw.items() if k != "tolerance"}   # inherited from defaults: not used
+    if "tolerance" in raw and not math.isfinite(raw["tolerance"]):
+        raise GoldenError(f"{path}: {where}: tolerance {raw['tolerance']!r} is not a finite number")
     rule = Rule(**raw)
     if rule.type not in RULE_TYPES:
         raise GoldenError(f"{path}: {where}: rule type {rule.type!r} is not one of {', '.join(RULE_TYPES)}")
@@ -227,12 +373,7 @@ def _parse_rule(where: str, raw: dict, path: Path) -> Rule:
 
 def load_file(path: str | Path) -> list[Golden]:
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GoldenError(f"{path}: no such golden file") from None
-    except yaml.YAMLError as exc:
-        raise GoldenError(f"{path}: not valid YAML: {exc}") from None
+    doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise GoldenError(f"{path}: a golden file is a mapping with keys model, defaults, figures")
     unknown = set(doc) - FILE_KEYS
@@ -248,10 +389,16 @@ def load_file(path: str | Path) -> list[Golden]:
     bad = set(defaults) - DEFAULT_KEYS
     if bad:
         raise GoldenError(f"{path}: defaults: unknown key(s) {', '.join(sorted(bad))}; allowed: {', '.join(sorted(DEFAULT_KEYS))}")
+    _check_types("defaults", defaults, FIGURE_KEYS, path)
+    if not isinstance(defaults.get("rule") or {}, dict):
+        raise GoldenError(f"{path}: defaults: 'rule' must be a mapping such as "
+                          "{type: relative, tolerance: 0.01, sides: one-sided}")
+    _check_name("model", model, "model", path)
     figures = doc.get("figures")
     if not isinstance(figures, list) or not figures:
         raise GoldenError(f"{path}: 'figures' must be a non-empty list")
     out: list[Golden] = []
+    ids: dict[str, int] = {}
     for i, raw in enumerate(figures):
         where = f"figure #{i + 1}" + (f" ({raw.get('id')})" if isinstance(raw, dict) and raw.get("id") else "")
         if not isinstance(raw, dict):
@@ -269,14 +416,55 @@ def load_file(path: str | Path) -> list[Golden]:
             raise GoldenError(f"{path}: {where}: compared_with and expected_verdict go together")
         merged = {k: v for k, v in defaults.items() if k not in ("rule", "conditions")}
         merged.update({k: v for k, v in raw.items() if k not in ("rule", "conditions")})
-        rule = _parse_rule(where, {**(defaults.get("rule") or {}), **(raw.get("rule") or {})}, path)
+        own_rule = raw.get("rule") or {}
+        rule = _parse_rule(where, {**(defaults.get("rule") or {}), **own_rule}, path, own=own_rule)
         conditions = {**(defaults.get("conditions") or {}), **(raw.get("conditions") or {})}
-        if not math.isfinite(float(merged["value"])):
-            raise GoldenError(f"{path}: {where}: value must be a finite number")
+        value = merged["value"]
+        if not (isinstance(value, (int, float)) and abs(value) <= MAX_ABS_VALUE and math.isfinite(float(value))):
+            raise GoldenError(f"{path}: {where}: value {value!r} must be a finite number of at most {MAX_ABS_VALUE:g}")
+        if rule.type == "relative" and value == 0:
+            raise GoldenError(f"{path}: {where}: a relative rule cannot judge against a golden of 0; "
+                              "use an absolute rule")
+        if not _ID.fullmatch(raw["id"]):
+            raise GoldenError(f"{path}: {where}: id {raw['id']!r} must be non-empty, without spaces")
+        if raw["id"] in ids:
+            raise GoldenError(f"{path}: {where}: duplicate golden id {raw['id']!r} (also figure #{ids[raw['id']]})")
+        ids[raw["id"]] = i + 1
+        if "scale" in merged and merged["scale"] is not None and merged["scale"] < 1:
+            raise GoldenError(f"{path}: {where}: scale {merged['scale']} must be at least 1")
+        for doc_key in PROVENANCE_KEYS:
+            if doc_key in raw["source"] and not (isinstance(raw["source"][doc_key], str)
+                                                 and raw["source"][doc_key].strip()):
+                raise GoldenError(f"{path}: {where}: source {doc_key} must be a non-empty text")
         merged.setdefault("model", model)
+        for kind in ("model", "protocol", "hardware", "backend"):
+            _check_name(kind, merged.get(kind), where, path)
         out.append(Golden(rule=rule, conditions=conditions, file=str(path),
                           **{k: (float(v) if k == "value" else v) for k, v in merged.items()}))
     return out
+
+
+def check_file(path: str | Path) -> list[Golden]:
+    """`load_file` plus its references: a `compared_with` must name a figure of this file or of a
+    golden file beside it (the folder `load_goldens` would read)."""
+    path = Path(path)
+    goldens = load_file(path)
+    ids = {g.id for g in goldens}
+    dangling = [g for g in goldens if g.compared_with and g.compared_with not in ids]
+    if dangling:
+        for other in sorted(path.parent.glob("*.yaml")):
+            if other.resolve() != path.resolve():
+                try:
+                    ids |= {g.id for g in load_file(other)}
+                except GoldenError:
+                    continue
+        for g in dangling:
+            if g.compared_with not in ids:
+                close = difflib.get_close_matches(g.compared_with, sorted(ids), n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise GoldenError(f"{path}: {g.id}: compared_with: no golden with id {g.compared_with!r} in this "
+                                  f"file or beside it{hint}")
+    return goldens
 
 
 def load_goldens(golden_dir: str | Path) -> GoldenSet:

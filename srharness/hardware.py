@@ -1,7 +1,9 @@
 """Hardware detection from the real signals, one function per marker.
 
 Each detector returns a `Detection`: present or not, what was looked for (the skip reason names
-it), and what was found (versions, device names) for `srharness doctor`.
+it), and what was found (versions, device names) for `srharness doctor`. Hardware kinds live in
+the `HARDWARE` registry (marker description, detector, vendor tools, devices per card); the
+built-in four are registered by `srharness.builtin` through `srharness.registry.register_hardware`.
 """
 from __future__ import annotations
 
@@ -10,8 +12,20 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
-HARDWARE = ("cpu", "cuda", "ascend", "vacc")
+from srharness.registry import Registry
+
+HARDWARE = Registry("hardware")
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    name: str
+    detector: Callable[[], "Detection"]
+    marker: str                        # pytest marker description
+    tools: tuple[str, ...] = ()        # vendor command-line tools it drives (doctor lists them)
+    devices_per_card: int = 1          # figures per card = per device x this (Ascend 310: 4)
 
 
 @dataclass
@@ -38,7 +52,9 @@ def _tool_output(argv: list[str], timeout: float = 10.0) -> str | None:
     if shutil.which(argv[0]) is None:
         return None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        # errors="replace": a vendor tool printing GBK or Latin-1 must not crash doctor or pytest
+        proc = subprocess.run(argv, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                              timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
@@ -104,14 +120,23 @@ def detect_vacc() -> Detection:
     return Detection("vacc", present, looked, found)
 
 
-_DETECTORS = {"cpu": detect_cpu, "cuda": detect_cuda, "ascend": detect_ascend, "vacc": detect_vacc}
+def register_builtin_hardware(api) -> None:
+    api.register_hardware("cpu", detect_cpu, marker="runs on the host CPU (torch, onnxruntime); needs no card")
+    api.register_hardware("cuda", detect_cuda, tools=("trtexec", "nvidia-smi"),
+                          marker="needs an NVIDIA GPU (torch.cuda); TensorRT checks also need trtexec")
+    # An Ascend 310 card holds 4 devices (the guides multiply the per-device figure by 4).
+    api.register_hardware("ascend", detect_ascend, tools=("atc", "benchmark", "ais_bench", "npu-smi"),
+                          devices_per_card=4,
+                          marker="needs a Huawei Ascend NPU (npu-smi, or the acl / ais_bench packages)")
+    api.register_hardware("vacc", detect_vacc, tools=("vamc", "vamp", "vasmi"),
+                          marker="needs a VastAI card (vamp / vasmi, or the vaststreamx runtime)")
 
 
 @lru_cache(maxsize=None)
 def detect(name: str) -> Detection:
-    if name not in _DETECTORS:
+    if name not in HARDWARE:
         raise ValueError(f"unknown hardware {name!r}; known: {', '.join(HARDWARE)}")
-    return _DETECTORS[name]()
+    return HARDWARE[name].detector()
 
 
 def detect_all() -> dict[str, Detection]:

@@ -32,6 +32,9 @@ HARDWARE_MISSING_PREFIX = "required hardware missing"
 
 # Allure categories, matched against our failure messages (see checks and srharness.plugin).
 CATEGORIES = [
+    # srharness.farm.merge: a shard whose host died, timed out or never finished.
+    {"name": "Farm shard lost", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*\bfarm shard \S+ (lost|incomplete)\b.*"},
     {"name": "Hardware missing", "matchedStatuses": ["failed", "broken", "skipped"],
      "messageRegex": r"(?s).*(required hardware (missing|test skipped)|required hardware .* had no test).*"},
     {"name": "Tool failure", "matchedStatuses": ["failed", "broken"],
@@ -68,6 +71,13 @@ class NightlyConfigError(ValueError):
     pass
 
 
+_quiet_stdout = False   # --json: stdout carries only the JSON document; progress and pytest's output go to stderr
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr if _quiet_stdout else sys.stdout, flush=True)
+
+
 @dataclass
 class NightlyConfig:
     path: Path                      # the config file; relative paths are resolved against its folder
@@ -83,6 +93,8 @@ class NightlyConfig:
     workers: str | None = None      # None: no xdist; "auto" or a number
     report_name: str = "srharness nightly"
     pytest_args: list[str] = field(default_factory=list)
+    require_figures: bool = False   # fail on any selected golden figure not judged
+    compare_fail: str | None = None  # regression rule against the previous run, e.g. "fps:10%,psnr:0.05dB"
 
     @property
     def root(self) -> Path:
@@ -106,7 +118,7 @@ class NightlyConfig:
 
 
 KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_dir", "golden_dir", "out_dir",
-              "single_file", "workers", "report_name", "pytest_args"}
+              "single_file", "workers", "report_name", "pytest_args", "require_figures", "compare_fail"}
 
 
 def load_config(path: str | Path) -> NightlyConfig:
@@ -159,11 +171,22 @@ def load_config(path: str | Path) -> NightlyConfig:
     if bad:
         raise NightlyConfigError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
     workers = raw.get("workers")
-    if workers is not None and not (workers == "auto" or (isinstance(workers, int) and workers >= 0)):
+    if workers is not None and not (workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool)
+                                                          and workers >= 0)):
         raise NightlyConfigError(f"{where}: field 'workers' must be 'auto' or a whole number, got {workers!r}")
     single = raw.get("single_file", False)
     if not isinstance(single, bool):
         raise NightlyConfigError(f"{where}: field 'single_file' must be true or false, got {single!r}")
+    require_figures = raw.get("require_figures", False)
+    if not isinstance(require_figures, bool):
+        raise NightlyConfigError(f"{where}: field 'require_figures' must be true or false, got {require_figures!r}")
+    compare_fail = raw.get("compare_fail")
+    if compare_fail is not None:
+        from srharness.report.history import CompareError, parse_compare_rules
+        try:
+            parse_compare_rules(compare_fail if isinstance(compare_fail, str) else "")
+        except CompareError as exc:
+            raise NightlyConfigError(f"{where}: field 'compare_fail': {exc}") from None
     for key in ("markers", "keyword", "report_name"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise NightlyConfigError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")
@@ -172,7 +195,8 @@ def load_config(path: str | Path) -> NightlyConfig:
         data_dir=directory("data_dir", True), weights_dir=directory("weights_dir", True),
         golden_dir=directory("golden_dir", True), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
         single_file=single, workers=None if workers in (None, 0) else str(workers),
-        report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False))
+        report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False),
+        require_figures=require_figures, compare_fail=compare_fail)
 
 
 # ---------------------------------------------------------------- Allure results side files
@@ -242,7 +266,7 @@ def write_failed_result(results: Path, name: str, message: str, trace: str = "",
 def prepare_results_dir(results: Path) -> None:
     """A fresh results folder each night; refuses to empty a folder that is not Allure results."""
     if results.exists():
-        allowed = re.compile(r"^([0-9a-f-]{36}-(result|container|attachment)\.\w+|environment\.properties"
+        allowed = re.compile(r"^([0-9a-f-]{36}-(result|container|attachment|globals)\.\w+|environment\.properties"
                              r"|categories\.json|executor\.json|history|pytest-output\.txt|allurerc\.json)$")
         strangers = [p.name for p in results.iterdir() if not allowed.match(p.name)]
         if strangers:
@@ -268,21 +292,28 @@ def pytest_command(cfg: NightlyConfig) -> list[str]:
             cmd.append(f"{flag}={value}")
     if cfg.workers:
         cmd += ["-n", cfg.workers]
+    # every run archived with its identity; compared with the previous one on this host and hardware
+    cmd.append(f"--sr-history-dir={cfg.history_dir}")
+    if cfg.compare_fail:
+        cmd.append(f"--sr-compare-fail={cfg.compare_fail}")
+    if cfg.require_figures:
+        cmd.append("--sr-require-figures")
     return cmd + cfg.pytest_args
 
 
 def run_pytest(cfg: NightlyConfig, cmd: list[str], log_path: Path) -> tuple[int, str]:
     """Run pytest, echo its output live, keep all of it in `log_path`; returns (exit code, output)."""
-    print("srharness nightly: " + " ".join(cmd), flush=True)
+    print("srharness nightly: " + " ".join(cmd), file=sys.stderr if _quiet_stdout else sys.stdout, flush=True)
     env = dict(os.environ)
-    for name in ("SRHARNESS_REQUIRE", "SRHARNESS_SUMMARY_JSON"):
+    for name in ("SRHARNESS_REQUIRE", "SRHARNESS_SUMMARY_JSON", "SRHARNESS_HISTORY_DIR", "SRHARNESS_COMPARE_FAIL",
+                 "SRHARNESS_REQUIRE_FIGURES"):
         env.pop(name, None)  # the config decides these, not the caller's shell
     chunks = []
     with subprocess.Popen(cmd, cwd=cfg.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            sys.stdout.write(line)
+            (sys.stderr if _quiet_stdout else sys.stdout).write(line)
             chunks.append(line)
         rc = proc.wait()
     output = "".join(chunks)
@@ -353,7 +384,7 @@ def generate_report(cfg: NightlyConfig, gen: Generator) -> None:
             cmd = gen.command + ["generate", str(results), "--clean", "-o", str(staging)]
             if cfg.single_file:
                 cmd.append("--single-file")
-        print("srharness nightly: " + " ".join(cmd), flush=True)
+        say("srharness nightly: " + " ".join(cmd))
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             raise RuntimeError(f"allure generate failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
@@ -362,6 +393,8 @@ def generate_report(cfg: NightlyConfig, gen: Generator) -> None:
         leftovers = strip_analytics(staging)
         if leftovers:
             raise RuntimeError(f"analytics script still present in {', '.join(map(str, leftovers))}")
+        if gen.major >= 3:
+            open_matrix_first(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; a report is for reading
         if report.exists():
             shutil.rmtree(report)
@@ -372,7 +405,11 @@ def generate_report(cfg: NightlyConfig, gen: Generator) -> None:
 
 
 # ---------------------------------------------------------------- the run
-def run_nightly(cfg: NightlyConfig, generate: bool = True) -> int:
+def run_nightly(cfg: NightlyConfig, generate: bool = True, json_output: bool = False) -> int:
+    global _quiet_stdout
+    _quiet_stdout = json_output
+    phases = 4 if generate else 3
+    say(f"srharness nightly [1/{phases}]: preparing {cfg.results_dir}")
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     prepare_results_dir(cfg.results_dir)
     cfg.summary_json.unlink(missing_ok=True)
@@ -380,6 +417,7 @@ def run_nightly(cfg: NightlyConfig, generate: bool = True) -> int:
     write_environment(cfg.results_dir, environment_properties(cfg))
 
     missing = {hw: detect(hw) for hw in cfg.require if not detect(hw).present}
+    say(f"srharness nightly [2/{phases}]: running pytest over {' '.join(cfg.suites)}")
     rc, output = run_pytest(cfg, pytest_command(cfg), cfg.results_dir / "pytest-output.txt")
     failures: list[str] = []
     if missing:
@@ -402,34 +440,113 @@ def run_nightly(cfg: NightlyConfig, generate: bool = True) -> int:
     summary["nightly"] = {"config": str(cfg.path), "required": cfg.require, "missing_hardware": sorted(missing),
                           "pytest_exit_code": rc, "results_dir": str(cfg.results_dir),
                           "report_dir": None, "failures": failures}
-    if summary.get("figures", {}).get("fail"):
-        failures.append(f"{summary['figures']['fail']} figure(s) failed their golden rule")
+    figures = summary.get("figures", {})
+    if figures.get("fail"):
+        failures.append(f"{figures['fail']} figure(s) failed their golden rule")
+    if figures.get("xpass"):
+        failures.append(f"{figures['xpass']} figure(s) passed where the guide's own figure fails (XPASS: "
+                        "a changed finding)")
+    failures.extend(summary.get("failures", []))   # regressions (named) and required figures not judged
 
+    say(f"srharness nightly [3/{phases}]: writing the conformance matrix page")
+    write_matrix_page(cfg, summary)
     if generate:
+        say(f"srharness nightly [4/{phases}]: generating the HTML report")
         gen = find_generator()
         if gen is None:
-            print(f"srharness nightly: no Allure generator found; results are in {cfg.results_dir}.\n  To get the "
-                  f"HTML report, {INSTALL_HINT}", flush=True)
+            say(f"srharness nightly: no Allure generator found; results are in {cfg.results_dir}.\n  To get the "
+                f"HTML report, {INSTALL_HINT}")
         else:
             try:
                 generate_report(cfg, gen)
                 summary["nightly"]["report_dir"] = str(cfg.report_dir)
                 summary["nightly"]["generator"] = f"allure {gen.major} ({gen.command[0]})"
-                print(f"srharness nightly: report in {cfg.report_dir}" +
-                      (" (single file index.html)" if cfg.single_file else ""), flush=True)
+                say(f"srharness nightly: report in {cfg.report_dir}" +
+                    (" (single file index.html)" if cfg.single_file else ""))
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 failures.append(f"report generation failed: {exc}")
     summary["nightly"]["failures"] = failures
     write_json_atomic(cfg.summary_json, summary)
-    print(f"srharness nightly: summary in {cfg.summary_json}", flush=True)
+    say(f"srharness nightly: summary in {cfg.summary_json}; first page {cfg.out_dir / MATRIX_PAGE}")
+    if json_output:
+        print(json.dumps({"exit_code": 1 if failures else 0, "failures": failures, "summary": str(cfg.summary_json),
+                          "report_dir": summary["nightly"]["report_dir"], "figures": summary.get("figures", {}),
+                          "coverage": summary.get("coverage", {}), "matrix": summary.get("matrix", {}),
+                          "not_judged": summary.get("not_judged", []), "compare": summary.get("compare")},
+                         indent=2, default=str))
     if failures:
-        print("srharness nightly: FAILED:\n" + "\n".join(f"  - {f}" for f in failures), flush=True)
+        say("srharness nightly: FAILED:\n" + "\n".join(f"  - {f}" for f in failures))
         return 1
-    print("srharness nightly: all passed", flush=True)
+    say("srharness nightly: all passed")
     return 0
+
+
+# ---------------------------------------------------------------- the report's first page
+MATRIX_PAGE = "conformance-matrix.html"
+MATRIX_ATTACHMENT = "Conformance matrix and coverage"
+TREND_RUNS = 20
+
+
+def write_matrix_page(cfg: NightlyConfig, summary: dict[str, Any]) -> Path:
+    """The conformance matrix, the coverage account, the changes since the previous run and the
+    trends over the archived runs of this host: one HTML page, beside the summary and as the
+    Allure global attachment the report opens on (with a global error per failure)."""
+    from srharness.report import history, page
+    ident = summary.get("identity", {})
+    runs = [r for _, r in history.archived_runs(cfg.history_dir)
+            if r.get("identity", {}).get("host") == ident.get("host")
+            and r.get("identity", {}).get("hardware_key") == ident.get("hardware_key")][-TREND_RUNS:]
+    text = page.matrix_page_html(summary, compare=summary.get("compare"), trend=page.trend_png(runs),
+                                 runs_in_history=len(runs))
+    out = cfg.out_dir / MATRIX_PAGE
+    atomic_write_text(out, text)
+    source = f"{uuid.uuid4()}-attachment.html"
+    (cfg.results_dir / source).write_text(text, encoding="utf-8")
+    errors = [{"message": f} for f in summary.get("failures", [])]
+    errors += [{"message": f"not judged: {d['golden_id'] or d['figure_key']}: {d['reason']}"}
+               for d in summary.get("not_judged", [])]
+    globals_doc = {"attachments": [{"name": MATRIX_ATTACHMENT, "type": "text/html", "source": source}],
+                   "errors": errors}
+    (cfg.results_dir / f"{uuid.uuid4()}-globals.json").write_text(json.dumps(globals_doc, indent=1), encoding="utf-8")
+    return out
+
+
+# Opens the report on the matrix: with no route in the address (index.html#/ is the results tree), go to the global attachments and
+# expand the matrix (Allure 3's awesome report has no setting for its landing tab). HTML attachment
+# previews (the matrix, verdict tables, protocol conventions) are sized to their content, not a
+# fixed box a few rows high.
+OPEN_MATRIX_SCRIPT = """<style id="srharness-report-style">[data-testid="html-attachment-preview"]{max-height:none!important;height:auto!important}
+[data-testid="html-attachment-preview"] iframe{min-height:60px;max-height:none!important}</style>
+<script id="srharness-open-matrix">(function(){
+function fit(f){if(f.dataset.srFit)return;f.dataset.srFit="1";
+try{var d=f.contentDocument;if(d&&d.body&&d.body.childElementCount){f.style.height=(d.documentElement.scrollHeight+24)+"px";return;}}catch(e){}
+/* the preview is an opaque-origin blob: read the height the page declares for itself */
+fetch(f.src).then(function(r){return r.text();}).then(function(t){var m=/name=["']srharness-height["'] content=["'](\\d+)/.exec(t);
+f.style.height=Math.round(m?Math.min(+m[1],innerHeight*0.85):innerHeight*0.6)+"px";}).catch(function(){f.style.height="60vh";});}
+function fitAll(){document.querySelectorAll('[data-testid="html-attachment-preview"] iframe').forEach(fit);}
+new MutationObserver(fitAll).observe(document.documentElement,{childList:true,subtree:true});
+if(location.hash&&location.hash!=="#")return;  /* index.html#/ opens the results tree */
+location.hash="#/globalAttachments";var tries=0;var t=setInterval(function(){tries++;
+var b=Array.prototype.find.call(document.querySelectorAll("button"),function(e){return e.textContent.indexOf(%s)>=0;});
+if(b){clearInterval(t);setTimeout(function(){  /* opened already (remembered from an earlier visit): leave it */
+if(!document.querySelector('[data-testid="html-attachment-preview"]'))b.click();},400);}
+if(tries>100)clearInterval(t);},50);})();</script>"""
+
+
+def open_matrix_first(report_dir: Path) -> None:
+    index = report_dir / "index.html"
+    if not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8", errors="surrogateescape")
+    if "srharness-open-matrix" in text:
+        return
+    script = OPEN_MATRIX_SCRIPT % json.dumps(MATRIX_ATTACHMENT)
+    text = text.replace("</body>", script + "</body>", 1) if "</body>" in text else text + script
+    atomic_write_text(index, text, errors="surrogateescape")
 
 
 def _load_summary(path: Path) -> dict[str, Any]:
     if not path.is_file():  # pytest never reached its terminal summary (usage error)
-        return {"schema": "srharness-summary/1", "tests": {}, "figures": {}, "matrix": {}, "verdicts": []}
+        return {"schema": "srharness-summary/2", "tests": {}, "figures": {}, "matrix": {}, "cells": [],
+                "not_judged": [], "verdicts": [], "failures": []}
     return json.loads(path.read_text(encoding="utf-8"))

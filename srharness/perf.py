@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import statistics
 import tempfile
@@ -42,6 +43,15 @@ class PerfConfig:
     def __post_init__(self):
         if self.min_iterations < 1 or self.batch < 1 or self.warmup_iterations < 0:
             raise ValueError(f"PerfConfig needs min_iterations >= 1, batch >= 1, warmup_iterations >= 0: {self}")
+        # NaN compares False with everything: `elapsed >= nan` would time forever holding the device lock.
+        for name in ("warmup_seconds", "min_seconds", "max_seconds", "unstable_cv"):
+            value = getattr(self, name)
+            if value is None and name == "max_seconds":
+                continue
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0) or \
+                    (name in ("max_seconds", "unstable_cv") and value == 0):
+                raise ValueError(f"PerfConfig {name} must be a finite number >= 0 (> 0 for max_seconds and "
+                                 f"unstable_cv), got {value!r}")
 
 
 @dataclass
@@ -92,7 +102,9 @@ class PerfResult:
     @property
     def throughput(self) -> float:
         """Samples per second at this batch: batch * 1000 / mean latency (ms), as the guides compute it."""
-        return self.batch * 1000.0 / self.mean_ms
+        from srharness.validate import positive
+        mean = positive(self.mean_ms, "mean latency (ms)", "measurement")   # a zero/denormal mean is no figure
+        return positive(self.batch * 1000.0 / mean, "throughput", "measurement")
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -199,5 +211,8 @@ def find_hotspots(stats, share_pct: float = DEFAULT_HOTSPOT_SHARE_PCT) -> list[H
     """Op types above `share_pct` of device time in an `op_statistic` (srharness.tools.logs.OpStatistic).
     A hotspot is a finding in itself (SPEC.md rule 5: TransData 44.25% and TransposeD 44.21% in the
     RDN case, where TransposeD alone made the 310 card 8x slower)."""
+    import math
+    if not (isinstance(share_pct, (int, float)) and math.isfinite(share_pct) and 0 <= share_pct <= 100):
+        raise ValueError(f"hotspot share {share_pct!r} must be a percentage in 0..100")
     return [Hotspot(o.op_type, o.ratio_pct, o.total_time_us, o.count, share_pct)
             for o in sorted(stats.ops, key=lambda o: -o.ratio_pct) if o.ratio_pct >= share_pct]

@@ -4,9 +4,10 @@ one backend at one input shape.
     target = build_target("vdsr", "ort", shape=(256, 256), batch=1, workdir=tmp)
     result = measure(target.call, PerfConfig(...), conditions=target.conditions)
 
-Backends: `torch` (eager, fp32), `ort` (onnxruntime CPU, fp32), `ort-fp16` and `ort-int8` (QDQ,
-max calibration) from `srharness.quantize`. Timing calls the session / module directly (no runner
-wrapper, no copies) so that the figure is the backend's own.
+Backends: every CPU backend of the backend factory (srharness.backends): `torch` (eager, fp32),
+`ort` (onnxruntime CPU, fp32), `ort-fp16`, `ort-int8` (= ort-int8-minmax) and ort-int8-entropy
+(QDQ; calibrated on two random inputs: timing does not depend on calibration quality), and any
+CPU backend a plugin registers. The runner is built before timing; a call is one `runner.run`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-CPU_BACKENDS = ("torch", "ort", "ort-fp16", "ort-int8")
+
+
+def __getattr__(name):
+    # CPU_BACKENDS: the registry's CPU backends, read when asked (plugins may add some)
+    if name == "CPU_BACKENDS":
+        from srharness.backends import backend_names
+        return tuple(backend_names("cpu"))
+    raise AttributeError(name)
 
 
 @dataclass
@@ -60,58 +68,52 @@ def export_onnx(model: str, scale: int, x: np.ndarray, path: Path, opset: int | 
 
 
 def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = None, batch: int = 1,
-                 scale: int = 2, workdir: Path, threads: int | None = None) -> Target:
-    from srharness.models import build_model
-    if backend not in CPU_BACKENDS:
-        raise ValueError(f"unknown CPU backend {backend!r}; known: {', '.join(CPU_BACKENDS)}")
+                 scale: int = 2, workdir: Path, threads: int | None = None, **options) -> Target:
+    """The model on a CPU backend of the factory, built and ready to time; options go to the runner."""
+    from srharness.backends import BackendUnavailable, backend_names, build_runner, get_backend
+    from srharness.models import get_model_spec
+    try:
+        info = get_backend(backend)
+    except KeyError:
+        info = None
+    if info is None or info.hardware != "cpu":
+        raise ValueError(f"unknown CPU backend {backend!r}; known: {', '.join(backend_names('cpu'))}")
+    spec = get_model_spec(model)
     shape = tuple(shape or guide_shape(model))
     x = make_input(model, shape, batch)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cond: dict[str, Any] = {"model": model, "scale": scale, "backend": backend, "hardware": "cpu",
-                            "input_shape": list(x.shape), "batch": batch, "weights": "random init (seed 0)",
+                            "input_shape": list(x.shape), "batch": batch,
+                            "weights": "random init (seed 0)" if spec.has_torch else f"the ONNX file {spec.onnx}",
                             "cpu_count": os.cpu_count()}
-    if backend == "torch":
+    kwargs: dict[str, Any] = {}
+    if "onnx" in info.needs:
+        int8 = info.precision == "int8"
+        opset = INT8_OPSET if int8 else None
+        if spec.has_torch:
+            stem = f"{model}_x{scale}_{'x'.join(map(str, x.shape))}" + (f"_opset{opset}" if opset else "")
+            kwargs["onnx"] = export_onnx(model, scale, x, workdir / f"{stem}.onnx", opset=opset)
+            cond["onnx_opset"] = opset or spec.guide_opset
+        if "calibration" in info.needs:
+            kwargs["calibration"] = [make_input(model, shape, x.shape[0], seed=s) for s in (1, 2)]
+            cond["calibration"] = f"{backend}, 2 random inputs (timing only)"
+    try:
+        runner = build_runner(backend, spec=spec, scale=scale, threads=threads, workdir=workdir, **kwargs,
+                              **options).build()
+    except BackendUnavailable as exc:
+        raise ValueError(f"{model} on {backend}: {exc}") from None
+    details = runner.describe().details
+    cond["precision"] = runner.precision
+    if "onnx" in info.needs:
+        import onnxruntime as ort
+        cond.update({"onnxruntime": ort.__version__, "onnx_file": Path(details.get("onnx", "")).name,
+                     "providers": details.get("providers"), "intra_op_threads": threads or "default"})
+    else:
         import torch
-        module = build_model(model, scale)
-        if threads:
-            torch.set_num_threads(threads)
         cond["torch"] = torch.__version__
         cond["torch_threads"] = torch.get_num_threads()
-        xt = torch.from_numpy(x)
-
-        def call():
-            with torch.inference_mode():
-                return module(xt)
-        return Target(model, backend, "fp32", x.shape, call, cond)
-
-    opset = INT8_OPSET if backend == "ort-int8" else None
-    stem = f"{model}_x{scale}_{'x'.join(map(str, x.shape))}" + (f"_opset{opset}" if opset else "")
-    onnx_path = export_onnx(model, scale, x, workdir / f"{stem}.onnx", opset=opset)
-    from srharness.models import get_model_spec
-    cond["onnx_opset"] = opset or get_model_spec(model).guide_opset
-    precision = "fp32"
-    if backend == "ort-fp16":
-        from srharness.quantize import to_fp16
-        precision = "fp16"
-        onnx_path = Path(to_fp16(onnx_path, workdir / onnx_path.name.replace(".onnx", "_fp16.onnx")))
-    elif backend == "ort-int8":
-        from srharness.quantize import to_int8
-        precision = "int8"
-        # Timing does not depend on calibration quality: two inputs of the same shape suffice.
-        calibration = [make_input(model, shape, x.shape[0], seed=s) for s in (1, 2)]
-        onnx_path = Path(to_int8(onnx_path, calibration, calibrate_mode="max",
-                                 out_path=workdir / onnx_path.name.replace(".onnx", "_int8.onnx")))
-        cond["calibration"] = "max, 2 random inputs (timing only)"
-    import onnxruntime as ort
-    from srharness.runners.ort_runner import OrtRunner
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
-    runner = OrtRunner(onnx_path, backend_name=backend, precision=precision, session_options=so).build()
-    cond.update({"onnxruntime": ort.__version__, "onnx_file": onnx_path.name, "precision": precision,
-                 "providers": runner.describe().details["providers"], "intra_op_threads": threads or "default"})
 
     def call():
         return runner.run(x)
-    return Target(model, backend, precision, x.shape, call, cond)
+    return Target(model, backend, runner.precision, x.shape, call, cond)

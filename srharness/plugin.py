@@ -1,7 +1,11 @@
 """The srharness pytest plugin: options, hardware markers, fail-closed hardware coverage,
 shared fixtures, and the collection of verdict records.
 
-Loaded by the root conftest.py (`pytest_plugins = ("srharness.plugin",)`).
+Loaded by pytest through srharness's `pytest11` entry point in any project where srharness is
+installed (the repository's own conftest.py names it too; both register it as "srharness.plugin",
+so it is loaded once). Registered models, protocols, backends and hardware come in from the
+`srharness.plugins` entry points, `--sr-plugin` / SRHARNESS_PLUGINS and the
+`pytest_srharness_register` hook (srharness.registry).
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from srharness import registry
 from srharness.hardware import HARDWARE, detect
 from srharness.records import Verdict
 
@@ -20,12 +25,6 @@ CHECK_MARKERS = {
     "perf": "performance: measured figures and floors vs baselines",
     "training": "training conformance: convergence, multi-process agreement, throughput",
     "slow": "takes more than a few seconds even on small inputs",
-}
-HARDWARE_MARKERS = {
-    "cpu": "runs on the host CPU (torch, onnxruntime); needs no card",
-    "cuda": "needs an NVIDIA GPU (torch.cuda); TensorRT checks also need trtexec",
-    "ascend": "needs a Huawei Ascend NPU (npu-smi, or the acl / ais_bench packages)",
-    "vacc": "needs a VastAI card (vamp / vasmi, or the vaststreamx runtime)",
 }
 # Options and their environment-variable twins.
 OPTIONS = {
@@ -38,15 +37,41 @@ OPTIONS = {
     "sr_require": ("--sr-require", "SRHARNESS_REQUIRE",
                    "comma-separated hardware this run must cover (cpu,cuda,ascend,vacc): missing hardware stops the "
                    "run before anything runs, and a required hardware with no passing test fails it"),
+    "sr_plugin": ("--sr-plugin", "SRHARNESS_PLUGINS",
+                  "comma-separated modules (importable from the rootdir, or .py paths) that register models, "
+                  "protocols, backends or hardware (srharness.registry)"),
+    "sr_allow_pickle_class": ("--sr-allow-pickle-class", "SRHARNESS_ALLOW_PICKLE_CLASSES",
+                              "comma-separated module.Class names a trusted legacy full-model pickle may reference "
+                              "(read as inert stubs, never executed), e.g. lapsrn.Net"),
+    # flags (no value; env twin 1/true) carry a 4th element: extra addoption arguments
+    "sr_require_figures": ("--sr-require-figures", "SRHARNESS_REQUIRE_FIGURES",
+                           "fail the run when any selected golden figure was not judged (no weights, no card, "
+                           "no data...): every published figure measured tonight", {"action": "store_true"}),
+    "sr_history_dir": ("--sr-history-dir", "SRHARNESS_HISTORY_DIR",
+                       "archive this run's summary (with its identity) in DIR/runs/ and compare its figures with "
+                       "the previous run on the same host and hardware"),
+    "sr_compare_fail": ("--sr-compare-fail", "SRHARNESS_COMPARE_FAIL",
+                        "fail when a figure got worse than the previous archived run by more than this, e.g. "
+                        "fps:10%,psnr:0.05dB (needs --sr-history-dir)"),
+    "sr_diagnose_on_fail": ("--sr-diagnose-on-fail", "SRHARNESS_DIAGNOSE_ON_FAIL",
+                            "when a compiled CPU variant's figure fails its rule: 'localise' attaches the per-layer "
+                            "error table and plot (srharness.diagnose, about a minute for VDSR); 'repair' also "
+                            "searches the smallest higher-precision node set and records before/after verdicts "
+                            "(bounded re-runs, a few minutes); default off"),
 }
 VERDICT_PROPERTY = "sr_verdict"
 _verdicts_key = pytest.StashKey[list]()
 
 
+def pytest_addhooks(pluginmanager):
+    from srharness import hookspecs
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("srharness")
-    for dest, (flag, env, help_) in OPTIONS.items():
-        group.addoption(flag, dest=dest, default=None, help=f"{help_} [env {env}]")
+    for dest, (flag, env, help_, *extra) in OPTIONS.items():
+        group.addoption(flag, dest=dest, default=None, help=f"{help_} [env {env}]", **(extra[0] if extra else {}))
 
 
 def get_option(config, dest: str) -> str | None:
@@ -65,8 +90,28 @@ def required_hardware(config) -> list[str]:
     return names
 
 
+def load_registrations(config) -> None:
+    """Entry points, SRHARNESS_PLUGINS (both also read by srharness.registry on first use),
+    --sr-plugin modules (from the rootdir), then the pytest_srharness_register hook."""
+    # the option's value without its env twin: load_plugins reads SRHARNESS_PLUGINS itself
+    extra = [p.strip() for p in (config.getoption("sr_plugin", default=None) or "").split(",") if p.strip()]
+    try:
+        registry.load_plugins(extra, search_dir=Path(config.rootpath))
+    except registry.RegistryError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.hook.pytest_srharness_register.call_historic(kwargs={"registry": registry})
+    from srharness.checkpoints import allow_pickle_classes
+    try:
+        allow_pickle_classes(get_option(config, "sr_allow_pickle_class") or "")
+    except ValueError as exc:
+        raise pytest.UsageError(f"--sr-allow-pickle-class / SRHARNESS_ALLOW_PICKLE_CLASSES: {exc}") from None
+
+
 def pytest_configure(config):
-    for name, desc in {**HARDWARE_MARKERS, **CHECK_MARKERS}.items():
+    load_registrations(config)
+    for name in HARDWARE:
+        config.addinivalue_line("markers", f"{name}: {HARDWARE[name].marker}")
+    for name, desc in CHECK_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {desc}")
     config.stash[_verdicts_key] = []
     config.pluginmanager.register(VerdictCollector(config), "srharness-verdicts")
@@ -85,6 +130,8 @@ def pytest_configure(config):
         if value is not None and not Path(value).is_dir():
             flag, env, _ = OPTIONS[name]
             raise pytest.UsageError(f"{flag} / {env}: {value} is not a directory")
+    from srharness.checks.hardware import check_shape_env
+    check_shape_env()   # SRHARNESS_HW_SHAPE=bad stops the session here, not inside a fixture
 
 
 def _share_cores_between_workers(config) -> None:
@@ -106,6 +153,8 @@ def pytest_runtest_setup(item):
     for name in _hardware_markers(item):
         d = detect(name)
         if not d.present:
+            from srharness.checks.figures import record_not_run
+            record_not_run(item, d.reason)      # a golden figure's item still ends in its verdict
             pytest.skip(d.reason)
 
 
@@ -150,7 +199,8 @@ class VerdictCollector:
 
     def pytest_runtest_logreport(self, report):
         for name, value in report.user_properties:
-            if name == VERDICT_PROPERTY and report.when == "call":
+            # call: every check; setup: a figure item skipped before it ran (no card)
+            if name == VERDICT_PROPERTY and (report.when == "call" or (report.when == "setup" and report.skipped)):
                 self.config.stash[_verdicts_key].append(Verdict.from_dict(json.loads(value)))
 
 
@@ -215,42 +265,23 @@ def sr_model(sr_weights_dir):
         key = (name, scale, path)
         if key not in cache:
             from srharness.checkpoints import load_into
-            from srharness.models import build_model
-            model = load_into(name, scale, path) if path else build_model(name, scale)
+            from srharness.models import TorchUnavailable, build_model
+            try:
+                model = load_into(name, scale, path) if path else build_model(name, scale)
+            except TorchUnavailable as exc:
+                pytest.skip(f"{exc}: this check needs the torch model")
             model.weights_source = str(path) if path else "random init (seed 0)"
             cache[key] = model
         return cache[key]
     return get
 
 
-EXPORT_CACHE_ENV = "SRHARNESS_EXPORT_CACHE"
-# What an export depends on besides its arguments: a change to any of these files or versions
-# gives new cache keys, so a cached file is always what this code would export now.
-EXPORT_SOURCES = ("export.py", "checkpoints.py", "models/*.py")
-
-
 def export_cache_dir(config) -> Path | None:
     """Exports persist across sessions and xdist workers in <root>/.srharness-cache/exports
-    (SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every session then exports afresh)."""
-    value = os.environ.get(EXPORT_CACHE_ENV, "")
-    if value.lower() in ("off", "0", "no", "false"):
-        return None
-    return Path(value) if value else Path(config.rootpath) / ".srharness-cache" / "exports"
-
-
-def _export_key(args: dict, weights: Path | None) -> str:
-    import hashlib
-    import onnx
-    import torch
-    from srharness.checkpoints import sha256_file
-    h = hashlib.sha256(json.dumps({**args, "torch": torch.__version__, "onnx": onnx.__version__,
-                                   "weights": sha256_file(weights) if weights else "seed 0"},
-                                  sort_keys=True).encode())
-    package = Path(__file__).parent
-    for pattern in EXPORT_SOURCES:
-        for source in sorted(package.glob(pattern)):
-            h.update(source.read_bytes())
-    return h.hexdigest()[:20]
+    (SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every session then exports afresh).
+    Keys, verification and clean-up: srharness.export_cache."""
+    from srharness.export_cache import cache_dir_from_env
+    return cache_dir_from_env(Path(config.rootpath) / ".srharness-cache" / "exports")
 
 
 @pytest.fixture(scope="session")
@@ -259,37 +290,36 @@ def sr_export(pytestconfig, sr_weights_dir, tmp_path_factory):
     weights=None) -> srharness.export.ExportResult`; arguments as `srharness.export.export_onnx`,
     weights as `sr_model`. Each export is made once: cached in memory for the session and on disk
     (see `export_cache_dir`) under a key of its arguments, the weights' sha256, the torch/onnx
-    versions and the exporting source. `result.details["cache"]` says "hit" or "miss"."""
+    versions, the exporting code and the model's own source (srharness.export_cache).
+    `result.details["cache"]` says "hit", "miss" or "repaired". An ONNX-only model has no export:
+    the test skips with the reason."""
+    from srharness.export_cache import ExportCache
     cache: dict = {}
-    folder = export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports")
+    disk = ExportCache(export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports"))
 
     def get(name: str, scale: int = 2, opset: int | None = None, exporter: str = "legacy",
             shape: tuple[int, int] | None = None, dynamic: bool = False, weights=None):
         from srharness.export import describe_onnx, export_onnx
+        from srharness.export_cache import export_key
         from srharness.models import get_model_spec
         spec = get_model_spec(name)
+        if not spec.has_torch:
+            pytest.skip(f"{name} is an ONNX-only model ({spec.onnx}): there is no torch code to export")
         path = resolve_weights(weights, sr_weights_dir, name, scale)
         # defaults resolved first, so that equal exports asked for in different words are made once
         opset = spec.guide_opset if opset is None else opset
         shape = tuple(shape) if shape else tuple(spec.test_shape)
         args = dict(name=name, scale=scale, opset=opset, exporter=exporter, shape=list(shape), dynamic=dynamic)
         key = (name, scale, opset, exporter, shape, dynamic, path)
-        if key not in cache:
+        if key not in cache or not cache[key].path.is_file():
             stem = "-".join(str(p) for p in (name, f"x{scale}", exporter, f"op{opset}", "x".join(map(str, shape)),
                                               "dyn" if dynamic else "static", "w" if path else "rand"))
-            out = folder / f"{stem}-{_export_key(args, path)}.onnx"
-            if out.is_file():
-                result = describe_onnx(out, requested_opset=opset, exporter=exporter, model=name, scale=scale,
-                                       dynamic=dynamic, shape=shape)
-                result.details["cache"] = "hit"
-            else:
-                folder.mkdir(parents=True, exist_ok=True)
-                for stale in folder.glob(f"{stem}-*.onnx"):  # made by other code or versions
-                    if stale.name != out.name:  # another xdist worker may have just written `out`
-                        stale.unlink(missing_ok=True)
-                result = export_onnx(name, out, scale=scale, opset=opset, exporter=exporter, shape=shape,
-                                     dynamic=dynamic, weights=path)
-                result.details["cache"] = "miss"
+            result = disk.get(
+                stem, export_key(spec, args, path),
+                export=lambda out: export_onnx(name, out, scale=scale, opset=opset, exporter=exporter, shape=shape,
+                                               dynamic=dynamic, weights=path),
+                describe=lambda out: describe_onnx(out, requested_opset=opset, exporter=exporter, model=name,
+                                                   scale=scale, dynamic=dynamic, shape=shape))
             result.details["weights"] = str(path) if path else "random init (seed 0)"
             cache[key] = result
         return cache[key]

@@ -39,15 +39,23 @@ def _atomic_save(model, out_path: Path) -> Path:
     return out_path
 
 
-def to_fp16(fp32_path: str | Path, out_path: str | Path | None = None) -> Path:
-    """fp16 weights and compute, float32 inputs/outputs; cached."""
+def _names_tag(names) -> str:
+    """A short, order-free tag for a set of node names (cache keys of partial-precision variants)."""
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:8]
+
+
+def to_fp16(fp32_path: str | Path, out_path: str | Path | None = None, node_block_list=()) -> Path:
+    """fp16 weights and compute, float32 inputs/outputs; cached. `node_block_list`: node names kept
+    in fp32 (onnxruntime's own option; srharness.diagnose searches for the smallest such list)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
     fp32_path = Path(fp32_path)
-    out_path = Path(out_path) if out_path else fp32_path.with_name(fp32_path.stem + ".fp16.onnx")
+    blocked = f".keep{len(node_block_list)}-{_names_tag(node_block_list)}" if node_block_list else ""
+    out_path = Path(out_path) if out_path else fp32_path.with_name(f"{fp32_path.stem}{blocked}.fp16.onnx")
     if out_path.is_file() and out_path.stat().st_mtime >= fp32_path.stat().st_mtime:
         return out_path
-    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True,
+                                     node_block_list=list(node_block_list) or None)
     return _atomic_save(model, out_path)
 
 
@@ -68,6 +76,13 @@ class ProtocolCalibrationReader:
     def rewind(self):
         self._iter = iter(self._inputs)
 
+    def by_shape(self) -> list["ProtocolCalibrationReader"]:
+        """One reader per input shape, in first-seen order (images of different sizes: see _entropy_ranges)."""
+        groups: dict[tuple, list[np.ndarray]] = {}
+        for x in self._inputs:
+            groups.setdefault(x.shape, []).append(x)
+        return [ProtocolCalibrationReader(self.input_name, xs) for xs in groups.values()]
+
     def digest(self) -> str:
         h = hashlib.sha256()
         for x in self._inputs:
@@ -77,10 +92,13 @@ class ProtocolCalibrationReader:
 
 
 def to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], calibrate_mode: str = "max",
-            out_path: str | Path | None = None, per_channel: bool = True, kl_bins: int | None = None) -> Path:
+            out_path: str | Path | None = None, per_channel: bool = True, kl_bins: int | None = None,
+            nodes_to_exclude=()) -> Path:
     """QDQ int8 model calibrated on `calibration_inputs`; `calibrate_mode` is the vamc name.
     kl_bins: histogram bins for kl_divergence (default KL_HISTOGRAM_BINS; fewer is faster: the
-    threshold search is quadratic in the bins)."""
+    threshold search is quadratic in the bins). nodes_to_exclude: node names left in float
+    (onnxruntime's own option); the Entropy ranges do not depend on it, so they are computed once
+    per calibration set and kept beside the fp32 file (srharness.diagnose re-quantizes many times)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -92,6 +110,9 @@ def to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], cal
     reader = ProtocolCalibrationReader(input_name, calibration_inputs)
     kl_bins = kl_bins or KL_HISTOGRAM_BINS
     tag = f"int8-{calibrate_mode}{kl_bins if calibrate_mode == 'kl_divergence' else ''}-{reader.digest()}"
+    ranges_cache = fp32_path.with_name(f"{fp32_path.stem}.{tag}.ranges.json")
+    if nodes_to_exclude:
+        tag += f"-x{len(nodes_to_exclude)}-{_names_tag(nodes_to_exclude)}"
     out_path = Path(out_path) if out_path else fp32_path.with_name(f"{fp32_path.stem}.{tag}.onnx")
     if out_path.is_file() and out_path.stat().st_mtime >= fp32_path.stat().st_mtime:
         return out_path
@@ -107,12 +128,15 @@ def to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], cal
             # for 128 quantised bins) makes the KL search return the full range, i.e. MinMax.
             # Calibrate here with the KL-divergence convention of TensorRT and TVM (2048 bins,
             # 128 quantised bins) and hand the ranges over as a calibration cache.
-            cache = Path(tmp) / "ranges.json"
-            _entropy_ranges(pre, reader, Path(tmp), cache, kl_bins)
+            cache = ranges_cache
+            if not (cache.is_file() and cache.stat().st_mtime >= fp32_path.stat().st_mtime):
+                with atomic_path(cache) as part_cache:
+                    _entropy_ranges(pre, reader, Path(tmp), part_cache, kl_bins)
             reader = None
         quantize_static(str(pre), str(part), reader, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
                         calibrate_method=method, calibration_cache_path=cache,
+                        nodes_to_exclude=list(nodes_to_exclude) or None,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         os.replace(part, out_path)
     return out_path
@@ -129,5 +153,10 @@ def _entropy_ranges(model_path: Path, reader: ProtocolCalibrationReader, tmp: Pa
                                    calibrate_method=CalibrationMethod.Entropy,
                                    extra_options={"num_bins": bins,
                                                   "num_quantized_bins": KL_QUANTIZED_BINS})
-    calibrator.collect_data(reader)
+    # The histogram collector stacks one collect_data call's outputs into one array, which fails
+    # ("inhomogeneous shape") for images of different sizes (benchmark protocol on Set5). So each
+    # input shape is collected in its own call; the collector merges the histograms across calls.
+    # A same-size set (the guides' fixed 256x256 / 1080x1920) is still one call: ranges unchanged.
+    for group in reader.by_shape():
+        calibrator.collect_data(group)
     save_tensors_data(calibrator.compute_data(), cache)

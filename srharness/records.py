@@ -39,13 +39,14 @@ class Verdict:
 
     @property
     def verdict(self) -> str:
-        """pass | fail | info | expected-fail | not-judged. A figure that fails its rule exactly as the guide's
-        own figure did (VDSR int8 kl_divergence: -2.4%) reproduces the guide and is no regression;
-        one that passes where the guide's failed is a changed finding, so it counts as a fail."""
+        """pass | fail | info | expected-fail | xpass | not-judged, with pytest's xfail semantics. A figure
+        that fails its rule exactly as the guide's own figure did (VDSR int8 kl_divergence: -2.4%)
+        reproduces the guide and is no regression (expected-fail, pytest's XFAIL); one that passes
+        where the guide's failed is a changed finding (xpass, pytest's strict XPASS): it makes the run red."""
         if self.not_judged:
             return "not-judged"
         if self.expected == "fail" and self.passed is not None:
-            return "fail" if self.passed else "expected-fail"
+            return "xpass" if self.passed else "expected-fail"
         return {True: "pass", False: "fail", None: "info"}[self.passed]
 
     def to_dict(self) -> dict[str, Any]:

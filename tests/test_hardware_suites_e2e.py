@@ -73,7 +73,8 @@ def test_cuda_srcnn_with_fake_trtexec(tmp_path):
     torch-cuda check skips because torch.cuda is not available."""
     proc, commands = run_suite(["-m", "cuda", "suites/srcnn"], tmp_path, fakes=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 passed, 1 skipped" in proc.stdout and "torch.cuda is not available" in proc.stdout
+    # 1 torch-cuda check of CudaChecks + the 17 GPU checks of srharness.checks.gpu skip without torch.cuda
+    assert "2 passed, 18 skipped" in proc.stdout and "torch.cuda is not available" in proc.stdout
     build, infer = commands[1], commands[2]
     assert build.startswith("trtexec --onnx=") and "/srcnn_x2.onnx --fp16 --saveEngine=" in build
     assert "--shapes" not in build          # a static-shape ONNX takes no --shapes

@@ -16,7 +16,7 @@ def test_a_failure_the_guide_also_has_is_expected_and_a_changed_finding_is_not()
     # VDSR int8 kl_divergence fails the 1% rule in the guide itself (-2.4%): reproducing that
     # is no regression; passing where the guide failed means the finding changed.
     assert _v(passed=False, expected="fail").verdict == "expected-fail"
-    assert _v(passed=True, expected="fail").verdict == "fail"
+    assert _v(passed=True, expected="fail").verdict == "xpass"   # changed finding, pytest's XPASS(strict)
 
 
 def test_round_trip():

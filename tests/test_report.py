@@ -129,22 +129,27 @@ def test_summary_json_and_terminal_table(allure_run):
     tmp, proc, _ = allure_run
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     assert summary["tests"]["passed"] == 2 and summary["tests"]["failed"] == 1
-    assert summary["figures"] == {"pass": 1, "fail": 1, "info": 1, "expected-fail": 0}
+    assert summary["figures"] == {"pass": 1, "fail": 1, "info": 1, "expected-fail": 0, "xpass": 0, "not-judged": 0}
     assert summary["matrix"] == {"rdn": {"cpu": {"accuracy": "fail"}}, "srcnn": {"cpu": {"perf": "info"}}}
     assert len(summary["verdicts"]) == 3
+    assert summary["identity"]["host"] and summary["identity"]["git"] and summary["identity"]["timestamp"]
     assert "srharness summary: model x hardware x check" in proc.stdout
-    assert "3 figures: 1 pass, 1 fail, 1 info" in proc.stdout
-    grid = proc.stdout.splitlines()
-    header = next(i for i, line in enumerate(grid) if line.startswith("model") and "cpu/accuracy" in line)
-    assert grid[header].split() == ["model", "cpu/accuracy", "cpu/perf"]
-    assert grid[header + 1].split() == ["rdn", "FAIL", "(2)"]
-    assert grid[header + 2].split() == ["srcnn", "info", "(1)"]
+    assert "3 figures: 1 pass, 1 fail, 1 info; golden figures judged 2/2" in proc.stdout
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["model", "accuracy", "perf"])
+    assert lines[header - 1].split() == ["cpu", "cpu"]
+    assert lines[header + 2].split() == ["rdn", "FAIL", "2/2"]
+    assert lines[header + 3].split() == ["srcnn", "info", "(1)"]
+    figures = next(i for i, line in enumerate(lines) if line.split()[:7] == ["model", "x", "hw", "backend", "prec",
+                                                                             "protocol", "metric"])
+    assert "y-shave" in lines[figures + 2]       # the protocol column
+    assert max(len(line) for line in lines[header - 2:figures + 6]) <= 120
 
 
 def test_summary_without_allure_still_prints(tmp_path):
     proc = run_demo(tmp_path, "-k", "fps")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("srcnn"))
+    row = next(line for line in proc.stdout.splitlines() if line.split()[:1] == ["srcnn"] and "fps" in line)
     assert row.split()[-1] == "info" and "120" in row.split()
     assert not list(tmp_path.glob("**/*-result.json"))
 

@@ -51,6 +51,16 @@ class TestPerf:
 
     def test_not_here(self):
         pytest.skip("no trtexec on PATH")
+
+@pytest.mark.cpu
+@pytest.mark.accuracy
+class TestRdn:
+    model = "rdn"
+
+    def test_psnr(self, sr_record):
+        sr_record(Verdict(model="rdn", check="accuracy", metric="psnr", measured=None, golden=38.18,
+                          golden_id="rdn/x2/set5/psnr/repo", scale=2, protocol="rdn-yjn870", dataset="set5",
+                          not_judged="no official RDN weights in the weights dir"))
 '''
 
 
@@ -92,11 +102,11 @@ def test_report_shows_the_counts_of_the_run(report_run):
     index = cfg.report_dir / "index.html"
     html = index.read_text(encoding="utf-8")
     assert not any(marker in html for marker in nightly.ANALYTICS_MARKERS)
-    dom = browse(index.as_uri(), tmp / "profile", "--dump-dom")
+    dom = browse(index.as_uri() + "#/", tmp / "profile", "--dump-dom")   # the results tree, not the first page
     tests = summary["tests"]
     shown = shown_counts(dom)
-    assert shown["total"] == tests["passed"] + tests["failed"] + tests["skipped"] == 4, shown
-    assert shown["passed"] == tests["passed"] == 2 and shown["failed"] == tests["failed"] == 1, shown
+    assert shown["total"] == tests["passed"] + tests["failed"] + tests["skipped"] == 5, shown
+    assert shown["passed"] == tests["passed"] == 3 and shown["failed"] == tests["failed"] == 1, shown
     assert shown.get("skipped") == tests["skipped"] == 1, shown
     titles = re.findall(r'data-testid="tree-leaf-title"[^>]*>([^<]*)<', dom)
     assert "SRCNN x2 - cpu torch - Set5 - PSNR 33.1 vs golden 32.9 (rule: &gt;= -1% relative, one-sided)" in titles
@@ -110,10 +120,34 @@ def test_report_shows_the_counts_of_the_run(report_run):
 def test_test_page_lists_the_evidence(report_run):
     tmp, cfg, _, _ = report_run
     index = cfg.report_dir / "index.html"
-    dom = browse(index.as_uri(), tmp / "profile", "--dump-dom")
+    dom = browse(index.as_uri() + "#/", tmp / "profile", "--dump-dom")
     leaf = re.search(r'data-testid="tree-leaf" type="button" id="(\w+)"[^>]*>.*?tree-leaf-title[^>]*>SRCNN x2 - cpu '
                      r'torch - Set5 - PSNR 33.1', dom, re.S)
     assert leaf, "passing PSNR test not found in the tree"
     page = browse(index.as_uri() + f"#/{leaf.group(1)}/attachments", tmp / "profile", "--dump-dom")
     for name in ("woman", "measured vs golden (table)", "measured vs golden (csv)"):
         assert f">{name}<" in page, name
+    # the verdict table leads the evidence, the protocol's conventions beside it; the image panels follow
+    names = re.findall(r'<span class="paragraphs-text-m[^"]*">([^<]+)</span>', page)
+    evidence = [n for n in names if n in ("woman", "measured vs golden (table)", "measured vs golden (csv)")]
+    assert evidence[0] == "measured vs golden (table)", evidence
+
+
+def test_report_opens_on_the_conformance_matrix_and_the_coverage_account(report_run):
+    """The first page a team lead sees, in a fresh browser: the matrix and the figures not judged."""
+    tmp, cfg, _, summary = report_run
+    page = (cfg.out_dir / nightly.MATRIX_PAGE).read_text()
+    assert "Conformance matrix" in page and "Coverage: 1 golden figure(s) not judged" in page
+    assert "rdn/x2/set5/psnr/repo" in page and "no official RDN weights in the weights dir" in page
+    index = cfg.report_dir / "index.html"
+    dom = browse(index.as_uri(), tmp / "fresh-profile", "--dump-dom")
+    assert re.search(r'aria-selected="true"[^>]*>[^<]*Global Attachments|Global Attachments', dom)
+    assert nightly.MATRIX_ATTACHMENT in dom
+    preview = re.search(r'data-testid="html-attachment-preview".*?<iframe[^>]*style="height: (\d+)px', dom, re.S)
+    assert preview, "the matrix is not open on the first page"
+    assert int(preview.group(1)) >= 600, "the matrix opens in a box too small to read"
+    shot = tmp / "first-page.png"
+    browse(index.as_uri(), tmp / "fresh-profile-2", f"--screenshot={shot}")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("SRHARNESS_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SRHARNESS_SCREENSHOT_DIR"]) / "report-first-page.png")

@@ -9,7 +9,7 @@ Suites subclass `ExportChecks` with `model = "<registry name>"` (and `scale`). W
   [0,1]-scaled outputs, on real Set5 crops with a data dir, random inputs otherwise;
 - a dynamic batch/H/W export holds at two different sizes.
 Exports come from the `sr_export` fixture (made once, cached per code and version: see
-srharness.plugin.export_cache_dir); each verdict's conditions say whether it was a cache hit.
+srharness.export_cache); each verdict's conditions say whether it was a cache hit.
 Models use the official checkpoint when the weights dir has one (weights="auto"), else a
 deterministic random init: export equivalence does not depend on the weights.
 """
@@ -49,13 +49,13 @@ def input_batch(model: str, shape: tuple[int, int], data_dir, seed: int = 0) -> 
 
 
 def ort_run(onnx_path, x: np.ndarray) -> np.ndarray:
-    from srharness.runners.ort_runner import OrtRunner
-    return OrtRunner(onnx_path).run(x)
+    from srharness.backends import build_runner
+    return build_runner("ort", onnx=onnx_path).run(x)
 
 
 def torch_run(model, x: np.ndarray) -> np.ndarray:
-    from srharness.runners.torch_runner import TorchRunner
-    return TorchRunner(model).run(x)
+    from srharness.backends import build_runner
+    return build_runner("torch", module=model).run(x)
 
 
 def max_abs_diff_01(a: np.ndarray, b: np.ndarray, input_range: float) -> float:
@@ -152,8 +152,8 @@ class ExportChecks:
         result = sr_export(self.model, self.scale, dynamic=True, weights="auto")
         name, dims = result.inputs[0]
         assert all(isinstance(d, str) for d in (dims[0], dims[2], dims[3])), f"static axes in {dims}"
-        from srharness.runners.ort_runner import OrtRunner
-        runner = OrtRunner(result.path)   # one session, run at every size
+        from srharness.backends import build_runner
+        runner = build_runner("ort", onnx=result.path)   # one session, run at every size
         h, w = spec.test_shape
         step = 4 * spec.input_multiple
         diffs = {}

@@ -6,7 +6,7 @@ Shapes: the guide's (SRCNN and VDSR 1x1x256x256) where one call takes a few seco
 the CI's shared cores; RDN at its guide shape 1x3x114x114 takes 15 s (torch) / 10 s (onnxruntime)
 per call with one thread, so it is timed at 38x38 (a third of each side), and RCAN SR4K's
 3x1080x1920 at 270x480 (a quarter of each side). The shape is recorded with every figure, with
-`at_guide_shape`.
+`at_guide_shape`. Each model's CPU shape is its spec's `cpu_perf_shape` (srharness.registry).
 """
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ import pytest
 from srharness import report
 from srharness.records import Verdict
 
-# Smaller than the guide's shape where a call would take far more than a few seconds (docstring).
-CPU_PERF_SHAPES = {"rdn": (38, 38), "rcan-sr4k": (270, 480), "rcan-sr4k-lite": (270, 480)}
 # One intra-op thread per backend: CI shares 2 cores between several jobs, and torch's OpenMP
 # spin-waits make 2 threads many times slower than 1 under load; equal threads keep ratios fair.
 CPU_PERF_THREADS = 1
@@ -37,32 +35,38 @@ class PerfChecks:
 
     def test_cpu_variants(self, tmp_path, sr_record):
         import torch
+        from srharness.models import get_model_spec
         from srharness.perf_targets import guide_shape
 
-        shape = CPU_PERF_SHAPES.get(self.model, guide_shape(self.model))
+        spec = get_model_spec(self.model)
+        # smaller than the guide's shape where a call would take far more than a few seconds
+        shape = spec.cpu_perf_shape or guide_shape(self.model)
+        # an ONNX-only model has no torch variant: onnxruntime fp32 is the reference
+        variants = VARIANTS if spec.has_torch else tuple(v for v in VARIANTS if v != "torch")
         threads_before = torch.get_num_threads()   # build_target sets torch's global thread count
         try:
-            results = self._measure_variants(tmp_path, sr_record, shape)
+            results = self._measure_variants(tmp_path, sr_record, shape, variants)
         finally:
             torch.set_num_threads(threads_before)
-        torch_fps = results["torch"][1].throughput
+        ref = variants[0]
+        ref_fps = results[ref][1].throughput
         for backend, (target, result) in results.items():
             assert math.isfinite(result.throughput) and result.throughput > 0, f"{backend}: no usable timing"
-            if backend == "torch":
+            if backend == ref:
                 continue
-            ratio = result.throughput / torch_fps
-            print(f"{self.model}: {backend} / torch fps = {ratio:.3f}")
-            sr_record(Verdict(model=self.model, check="perf", metric="fps_ratio_vs_torch", measured=ratio,
+            ratio = result.throughput / ref_fps
+            print(f"{self.model}: {backend} / {ref} fps = {ratio:.3f}")
+            sr_record(Verdict(model=self.model, check="perf", metric=f"fps_ratio_vs_{ref}", measured=ratio,
                               hardware="cpu", backend=backend, precision=target.precision, scale=self.scale,
                               conditions={"shape": list(target.input_shape), "threads": CPU_PERF_THREADS},
-                              notes=f"{backend} {result.throughput:.3f} fps / torch fp32 {torch_fps:.3f} fps"))
+                              notes=f"{backend} {result.throughput:.3f} fps / {ref} fp32 {ref_fps:.3f} fps"))
 
-    def _measure_variants(self, tmp_path, sr_record, shape) -> dict:
+    def _measure_variants(self, tmp_path, sr_record, shape, variants=VARIANTS) -> dict:
         """Each variant timed under the CPU device lock (no other xdist worker measures meanwhile)."""
         from srharness.perf import device_lock, measure
         from srharness.perf_targets import build_target, guide_shape
         results = {}
-        for backend in VARIANTS:
+        for backend in variants:
             target = build_target(self.model, backend, shape=shape, scale=self.scale, workdir=tmp_path,
                                   threads=CPU_PERF_THREADS)
             with device_lock("cpu"):

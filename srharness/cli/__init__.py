@@ -10,26 +10,114 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train")
+COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
+            "farm_node", "diagnose", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="srharness", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="srharness", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"srharness {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"srharness.cli.{name}").add_parser(sub)
+    # global options, accepted before or after the command
+    _add_global_options(parser, None)
+    for command in sub.choices.values():
+        _add_global_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser, default) -> None:
+    parser.add_argument("--sr-plugin", action="append", default=default, metavar="MODULE",
+                        help="module (importable from here, or a .py path) registering models, protocols, backends "
+                             "or hardware; repeatable [env SRHARNESS_PLUGINS, comma-separated]")
+    parser.add_argument("--allow-pickle-class", action="append", default=default, metavar="MODULE.CLASS",
+                        help="a class a trusted legacy full-model pickle may name, read as an inert stub, never "
+                             "executed (e.g. lapsrn.Net); repeatable or comma-separated "
+                             "[env SRHARNESS_ALLOW_PICKLE_CLASSES]")
+
+
+def load_extensions(args) -> None:
+    """Plugins (entry points, SRHARNESS_PLUGINS, --sr-plugin) and the pickle allow-list."""
+    import os
+    from srharness import registry
+    from srharness.checkpoints import ALLOW_PICKLE_ENV, allow_pickle_classes
+    registry.load_plugins([p.strip() for v in (args.sr_plugin or []) for p in v.split(",") if p.strip()])
+    allowed = ",".join(args.allow_pickle_class or []) or os.environ.get(ALLOW_PICKLE_ENV, "")
+    try:
+        allow_pickle_classes(allowed)
+    except ValueError as exc:
+        raise CliError(f"--allow-pickle-class / {ALLOW_PICKLE_ENV}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from srharness.fileio import sweep_stale_temporaries
+        sweep_stale_temporaries()
+        load_extensions(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     except CliError as exc:
-        print(f"srharness {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(args, str(exc))
+    except Exception as exc:   # the project's own errors and the file system's: one message, no traceback
+        message = user_error_message(exc)
+        if message is None:
+            raise
+        return report_error(args, message)
+
+
+DESCRIPTION = ("Conformance suite for deploying super-resolution models from PyTorch to ONNX and inference "
+               "hardware: export, evaluate against the published figures, time, run the nightly and compare runs.")
+
+
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("srharness")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def report_error(args, message: str, code: int = 2) -> int:
+    """The error on stderr; with --json also a JSON error object on stdout, same exit code."""
+    print(f"srharness {args.command}: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        import json
+        print(json.dumps({"error": message, "command": args.command, "exit_code": code}))
+    return code
+
+
+# The errors a user can fix by changing their input, each printed as its message. Named here so
+# the CLI never imports torch to catch them.
+USER_ERRORS = ("LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
+               "ExportError", "TrainingError", "NightlyConfigError", "QuantizeError", "RefusedGlobal",
+               "ToolError", "ImageError", "RegistryError", "DecompressionBombError")
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error the user can act on, or None for a bug (traceback kept)."""
+    if isinstance(exc, OSError):
+        return os_error_message(exc)
+    if any(cls.__name__ in USER_ERRORS for cls in type(exc).__mro__):
+        return str(exc)
+    return None
+
+
+def os_error_message(exc: OSError) -> str:
+    """'PATH: reason' for a file-system error (disk full, read-only, a directory where a file goes)."""
+    import errno
+    reason = exc.strerror or str(exc)
+    hint = {errno.ENOSPC: "free some space or write elsewhere", errno.EROFS: "write to a writable location",
+            errno.EACCES: "check the permissions or write elsewhere",
+            errno.EISDIR: "give a file name, not a folder", errno.ENOTDIR: "a parent in the path is a file",
+            errno.ENOENT: "check the path"}.get(exc.errno)
+    if exc.filename is None:
+        return str(exc)          # e.g. a device lock timeout: its message names the lock file
+    where = exc.filename
+    other = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
+    return f"{where}{other}: {reason}" + (f" ({hint})" if hint else "")
 
 
 class CliError(Exception):

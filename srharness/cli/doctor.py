@@ -20,7 +20,39 @@ def add_parser(sub):
                        description="What srharness detects on this machine: hardware (cpu, cuda, ascend, vacc) "
                                    "with the signals looked for, vendor tools on PATH, library versions.")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--data-dir", default=None, help="shared data folder (default: $SRHARNESS_DATA_DIR)")
+    p.add_argument("--weights-dir", default=None, help="checkpoints (default: $SRHARNESS_WEIGHTS_DIR or <data dir>/weights)")
     p.set_defaults(func=run)
+
+
+def data_and_weights(data_dir: str | None, weights_dir: str | None) -> dict:
+    """The data dir in use and the official weights found there, per model and scale."""
+    import os
+    from pathlib import Path
+    data = data_dir or os.environ.get("SRHARNESS_DATA_DIR") or None
+    weights = weights_dir or os.environ.get("SRHARNESS_WEIGHTS_DIR") or (
+        str(Path(data) / "weights") if data and (Path(data) / "weights").is_dir() else None)
+    found: dict[str, dict[str, str | None]] = {}
+    if weights:
+        from srharness.checkpoints import find_weights
+        from srharness.models import MODELS, get_model_spec
+        for name in MODELS:
+            try:
+                scales = get_model_spec(name).scales
+                found[name] = {f"x{s}": (str(p) if (p := find_weights(Path(weights), name, s)) else None)
+                               for s in scales}
+            except Exception as exc:   # a user model whose spec cannot say: shown, never fatal
+                found[name] = {"error": str(exc)}
+    return {"data_dir": data, "data_dir_exists": bool(data and Path(data).is_dir()),
+            "set5": bool(data and (Path(data) / "set5").is_dir()), "weights_dir": weights, "weights": found}
+
+
+def report_tools() -> dict:
+    """The HTML report generator and the browser the report check renders it in."""
+    from srharness.nightly import find_generator
+    gen = find_generator()
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    return {"allure": f"allure {gen.major} ({gen.command[0]})" if gen else None, "browser": browser}
 
 
 def _version(module_name: str) -> str | None:
@@ -53,11 +85,13 @@ def collect() -> dict:
         providers = []
     tools = {name: shutil.which(name) for name in TOOLS}
     return {"python": sys.version.split()[0], "platform": platform.platform(), "executable": sys.executable,
-            "hardware": hardware, "libraries": libraries, "onnxruntime_providers": providers, "tools": tools}
+            "hardware": hardware, "libraries": libraries, "onnxruntime_providers": providers, "tools": tools,
+            "report": report_tools()}
 
 
 def run(args) -> int:
     report = collect()
+    report["data"] = data_and_weights(getattr(args, "data_dir", None), getattr(args, "weights_dir", None))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -75,4 +109,15 @@ def run(args) -> int:
     print("tools:")
     for name, path in report["tools"].items():
         print(f"  {name:<18} {path or 'not on PATH'}")
+    data = report["data"]
+    print(f"data dir: {data['data_dir'] or 'not set (SRHARNESS_DATA_DIR / --data-dir): the embedded images are used'}"
+          + ("" if not data["data_dir"] else "" if data["data_dir_exists"] else "  (MISSING)")
+          + ("  set5/ found" if data["set5"] else ""))
+    print(f"weights dir: {data['weights_dir'] or 'none'}")
+    for name, per_scale in data["weights"].items():
+        have = [s for s, p in per_scale.items() if p and s != "error"]
+        print(f"  {name:<16} {('found for ' + ', '.join(have)) if have else 'none found'}")
+    rep = report["report"]
+    print(f"report generator: {rep['allure'] or 'none (npm install allure)'}; browser: "
+          f"{rep['browser'] or 'none (apt-get install chromium)'}")
     return 0

@@ -1,18 +1,12 @@
 """srharness export: a registry model to ONNX, and what the file really contains."""
 from __future__ import annotations
 
-import argparse
 import json
-import re
 
 from srharness.cli import CliError, model_spec
+from srharness.cli import args as types
 
-
-def parse_shape(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) <= 0 or int(m.group(2)) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HxW, e.g. 114x114")
-    return int(m.group(1)), int(m.group(2))
+parse_shape = types.shape
 
 
 def add_parser(sub):
@@ -21,8 +15,9 @@ def add_parser(sub):
                                    "opset from opset_import, op census, input/output names and shapes.")
     p.add_argument("model", metavar="MODEL",
                    help="srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite or rcan-training")
-    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default 2)")
-    p.add_argument("--opset", type=int, default=None, help="opset to ask for (default: the guide's opset)")
+    p.add_argument("--scale", type=types.scale, default=2, help="upscaling factor (default 2)")
+    p.add_argument("--opset", type=types.opset, default=None,
+                   help="opset to ask for (default: the guide's opset; within the installed exporter's range)")
     p.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy",
                    help="legacy: torch.onnx.export(dynamo=False), honours opset 9; dynamo: torch's default "
                         "exporter (stays at opset 18, emits DepthToSpace)")
@@ -44,10 +39,18 @@ def run(args) -> int:
     from srharness.export import ExportError, export_onnx
 
     model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
+    legacy_max = types.legacy_opset_max()
+    if args.exporter == "legacy" and args.opset is not None and args.opset > legacy_max:
+        raise CliError(f"--opset {args.opset}: the legacy exporter writes opsets up to {legacy_max}; "
+                       "use --exporter dynamo or a lower opset")
+    from srharness import progress
+    if args.json:
+        progress.quiet()
     try:
-        result = export_onnx(args.model, args.output, scale=args.scale, opset=args.opset, exporter=args.exporter,
-                             shape=args.shape, dynamic=args.dynamic, weights=args.weights,
-                             rewrite=args.rewrite_depth_to_space)
+        with progress.status(f"exporting {args.model} x{args.scale} to ONNX ({args.exporter} exporter)"):
+            result = export_onnx(args.model, args.output, scale=args.scale, opset=args.opset, exporter=args.exporter,
+                                 shape=args.shape, dynamic=args.dynamic, weights=args.weights,
+                                 rewrite=args.rewrite_depth_to_space)
     except (ExportError, CheckpointError) as exc:
         raise CliError(str(exc)) from None
     info = result.to_dict()

@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from srharness.cli.args import finite_float
+
 
 def add_parser(sub):
     p = sub.add_parser("golden", help="check, list and apply golden figures")
     gsub = p.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     c = gsub.add_parser("check", help="validate golden YAML files (schema, rules, references)")
     c.add_argument("files", nargs="+", type=Path, help="golden YAML files or folders")
+    c.add_argument("--json", action="store_true", help="print each file's result as JSON")
     c.set_defaults(func=_check)
     ls = gsub.add_parser("list", help="list figures with their rule and provenance")
     ls.add_argument("--golden-dir", type=Path, default=None, help="default: $SRHARNESS_GOLDEN_DIR or ./golden")
@@ -18,7 +21,7 @@ def add_parser(sub):
     ls.set_defaults(func=_list)
     j = gsub.add_parser("judge", help="judge a measured value against a golden")
     j.add_argument("id")
-    j.add_argument("measured", type=float)
+    j.add_argument("measured", type=finite_float, help="the measured value (a finite number)")
     j.add_argument("--golden-dir", type=Path, default=None)
     j.add_argument("--json", action="store_true")
     j.set_defaults(func=_judge)
@@ -30,15 +33,22 @@ def _golden_dir(arg: Path | None) -> Path:
 
 
 def _check(args) -> int:
-    from srharness.golden import GoldenError, load_file, load_goldens
+    from srharness.golden import GoldenError, check_file, load_goldens
     status = 0
+    results = []
     for path in args.files:
         try:
-            n = len(load_goldens(path)) if path.is_dir() else len(load_file(path))
-            print(f"{path}: OK, {n} figures")
+            n = len(load_goldens(path)) if path.is_dir() else len(check_file(path))
+            results.append({"path": str(path), "ok": True, "figures": n})
+            if not args.json:
+                print(f"{path}: OK, {n} figures")
         except GoldenError as exc:
-            print(f"{exc}")
+            results.append({"path": str(path), "ok": False, "error": str(exc)})
+            if not args.json:
+                print(f"{exc}")
             status = 1
+    if args.json:
+        print(json.dumps({"files": results, "exit_code": status}, indent=2, ensure_ascii=False))
     return status
 
 
@@ -58,8 +68,13 @@ def _list(args) -> int:
         print(json.dumps([{"id": g.id, "value": g.value, "unit": g.unit, "rule": g.rule.describe(g.unit),
                            "provenance": g.provenance} for g in figures], indent=2, ensure_ascii=False))
         return 0
-    for g in figures:
-        print(f"{g.id:60s} {g.value:>12.6g} {g.unit:8s} {g.rule.describe(g.unit)}  [{g.provenance}]")
+    def fit(text: str, width: int = 120) -> str:
+        text = " ".join(text.split("\n"))
+        return text if len(text) <= width else text[:width - 4] + " ..."
+    id_width = min(max((len(g.id) for g in figures), default=0), 48)
+    for g in figures:   # two lines a figure, each within 120 columns: the figure and rule, then its source
+        print(fit(f"{g.id:<{id_width}}  {g.value:>10.6g} {g.unit:<4}  {g.rule.describe(g.unit)}"))
+        print(fit(f"    source: {g.provenance}"))
     return 0
 
 
@@ -70,7 +85,10 @@ def _judge(args) -> int:
         g = gs.get(args.id)
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
-    r = g.judge(args.measured)
+    try:
+        r = g.judge(args.measured)
+    except ValueError as exc:
+        raise CliError(f"{g.id}: {exc}") from None
     if args.json:
         print(json.dumps({"id": g.id, "measured": r.measured, "golden": r.golden, "delta": r.delta,
                           "relative": r.relative, "rule": r.rule_text, "passed": r.passed}, ensure_ascii=False))

@@ -11,7 +11,8 @@ def add_parser(sub):
     p.add_argument("tool", choices=sorted(PARSERS), help="which tool wrote FILE")
     p.add_argument("file", help="the log: a perf file, captured stdout, op_statistic_*.csv, sumary.json ...")
     p.add_argument("--json", action="store_true", help="print the parsed figures as JSON")
-    p.add_argument("--hotspot-share", type=float, default=None, metavar="PCT",
+    from srharness.cli.args import percentage
+    p.add_argument("--hotspot-share", type=percentage, default=None, metavar="PCT",
                    help="op_statistic only: report op types above PCT%% of device time (default: srharness.perf's)")
     p.set_defaults(func=run)
 

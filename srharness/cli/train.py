@@ -3,44 +3,70 @@ from __future__ import annotations
 
 import json
 
+from srharness.cli import args as types
+
 
 def add_parser(sub):
     p = sub.add_parser("train", help="train RCAN (yjn870 layout) as the Ascend guide does; 1 or N processes",
                        description=__doc__)
     p.add_argument("--data-dir", help="folder of HR training images (default: scikit-image's embedded photos)")
     p.add_argument("--eval-dir", help="folder of HR images for the guide's PSNR at the end (e.g. Set5 HR)")
-    p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--groups", type=int, default=10, help="residual groups (guide: 10)")
-    p.add_argument("--blocks", type=int, default=20, help="RCAB per group (guide: 20)")
-    p.add_argument("--features", type=int, default=64, help="feature channels (guide: 64)")
-    p.add_argument("--patch", type=int, default=48, help="LR patch size; HR tiles are patch x scale")
-    p.add_argument("--batch", type=int, default=16, help="batch per process; global batch = batch x nproc")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, constant")
-    p.add_argument("--steps", type=int, default=100, help="optimiser steps in total (a resumed run counts on)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--nproc", type=int, default=1, help="processes (torch.multiprocessing spawn); "
+    p.add_argument("--scale", type=types.scale, default=2)
+    p.add_argument("--groups", type=types.int_range(1, 100), default=10, help="residual groups (guide: 10)")
+    p.add_argument("--blocks", type=types.int_range(1, 200), default=20, help="RCAB per group (guide: 20)")
+    p.add_argument("--features", type=types.int_range(1, 1024), default=64, help="feature channels (guide: 64)")
+    p.add_argument("--patch", type=types.int_range(4, 1024), default=48, help="LR patch size; HR tiles are patch x scale")
+    p.add_argument("--batch", type=types.int_range(1, 4096), default=16,
+                   help="batch per process; global batch = batch x nproc")
+    p.add_argument("--lr", type=types.positive_float, default=1e-4, help="Adam learning rate, constant")
+    p.add_argument("--steps", type=types.int_range(1, 10 ** 8), default=100,
+                   help="optimiser steps in total (a resumed run counts on)")
+    p.add_argument("--seed", type=types.int_range(0, 2 ** 32 - 1), default=0)
+    p.add_argument("--nproc", type=types.int_range(1, 256), default=1, help="processes (torch.multiprocessing spawn); "
                    "under torchrun each process runs this command and --nproc is ignored")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "npu"))
     p.add_argument("--amp", action="store_true", help="mixed precision: fp16 + GradScaler on cuda/npu, bf16 on cpu")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
-    p.add_argument("--threads", type=int, help="torch threads per process (default: cores / processes)")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: at the end only)")
+    p.add_argument("--workers", type=types.int_range(0, 256), default=0, help="DataLoader workers per process")
+    p.add_argument("--threads", type=types.int_range(1, 1024), help="torch threads per process (default: cores / processes)")
+    p.add_argument("--checkpoint-every", type=types.non_negative_int, default=0,
+                   help="steps between checkpoints (0: at the end only)")
     p.add_argument("--resume", metavar="CKPT", help="continue exactly from a checkpoint_step*.pt of an earlier run")
     p.add_argument("--out", default="rcan-training-run", help="folder for checkpoints, train.log, result.json")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of the text report")
+    perf = p.add_argument_group("throughput (the benchmark: `srharness train --perf --device cuda --amp --batch 160 "
+                                "--steps 60` prints images/s)")
+    perf.add_argument("--perf", action="store_true", help="all of: --sampling replacement --channels-last "
+                      "--cudnn-benchmark --no-step-sync --fused-adam")
+    perf.add_argument("--sampling", choices=("epoch", "replacement", "synthetic"), default=None,
+                      help="epoch: the guide's sampler (default); replacement: random tiles, so any batch runs on "
+                      "any dataset; synthetic: one random batch on the device (no data pipeline)")
+    perf.add_argument("--channels-last", action="store_true", help="NHWC activations")
+    perf.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
+    perf.add_argument("--no-step-sync", action="store_true", help="no device sync or loss read per step; "
+                      "images/s from the wall time after warm-up")
+    perf.add_argument("--fused-adam", action="store_true", help="Adam(fused=True) on CUDA (GradScaler without "
+                      "a host sync per step)")
+    perf.add_argument("--profile", type=types.non_negative_int, default=0, metavar="STEPS",
+                      help="torch.profiler over STEPS steps after warm-up: <out>/profile.txt and profile_trace.json")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from srharness.cli import CliError
+    from srharness.cli import CliError, model_spec
     from srharness.data.datasets import DatasetError
     from srharness.training import TrainConfig, TrainingError, run_training
+
+    model_spec("rcan-training", args.scale)   # train --scale 5 would train a model export and eval refuse
 
     config = TrainConfig(
         out_dir=args.out, data_dir=args.data_dir, eval_dir=args.eval_dir, scale=args.scale, groups=args.groups,
         blocks=args.blocks, features=args.features, patch=args.patch, batch=args.batch, lr=args.lr,
         steps=args.steps, seed=args.seed, amp=args.amp, device=args.device, workers=args.workers,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, threads=args.threads)
+        checkpoint_every=args.checkpoint_every, resume=args.resume, threads=args.threads,
+        sampling=args.sampling or ("replacement" if args.perf else "epoch"),
+        channels_last=args.channels_last or args.perf, cudnn_benchmark=args.cudnn_benchmark or args.perf,
+        step_sync=not (args.no_step_sync or args.perf), fused_adam=args.fused_adam or args.perf,
+        profile_steps=args.profile)
     try:
         result = run_training(config, nproc=args.nproc, progress=not args.json)
     except (TrainingError, DatasetError) as exc:   # TrainingDataError is a DatasetError
@@ -70,8 +96,12 @@ def format_report(result) -> str:
     if len(losses) >= 20:
         lines.append(f"              mean of first 10 {sum(losses[:10]) / 10:.6f} -> last 10 {sum(losses[-10:]) / 10:.6f}")
     if t.get("images_per_s"):
-        lines.append(f"  throughput  {t['images_per_s']:.2f} images/s (global batch / mean step time over "
+        lines.append(f"  throughput  {t['images_per_s']:.2f} images/s (global batch {t['global_batch']}, "
                      f"{t['timed_steps']} steps after {t['warmup_steps']} warm-up; {c['timing']})")
+        if c.get("sampling", "epoch") != "epoch" or c.get("profile"):
+            lines.append(f"  perf mode   sampling {c.get('sampling')}, channels_last {c.get('channels_last')}, cudnn "
+                         f"benchmark {c.get('cudnn_benchmark')}, fused Adam {c.get('fused_adam')}, workers "
+                         f"{c.get('dataloader_workers')}" + (f"; profile {c['profile']}" if c.get("profile") else ""))
     else:
         lines.append(f"  throughput  not measured: {t.get('note')}")
     if result.psnr is not None:

@@ -77,8 +77,11 @@ def run_tool(argv: list[str], *, log_dir: str | Path, timeout: float, cwd: str |
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         log.write(f"$ {command}\n")
         log.flush()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:   # not executable, a folder, a bad interpreter line, a missing cwd
+            raise ToolError(f"{argv[0]}: cannot run it ({exc.strerror or exc})", command, "", log_path) from None
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -92,6 +95,7 @@ def run_tool(argv: list[str], *, log_dir: str | Path, timeout: float, cwd: str |
             raise ToolError(f"{argv[0]}: timed out after {timeout:g} s", command,
                             _tail(text.split("\n", 1)[-1]), log_path) from None
     seconds = time.monotonic() - start
+    # errors="replace": vendor tools print GBK/Latin-1 too; their bytes never crash the harness
     output = log_path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[-1]
     if returncode != 0:
         raise ToolError(f"{argv[0]}: exited with status {returncode}", command, _tail(output), log_path)

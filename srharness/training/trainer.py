@@ -3,6 +3,14 @@
 tiles, batch 16 per process, optional mixed precision, checkpoints that resume exactly.
 
 `run_training(config, nproc)` is the entry point for pytest, the CLI and torchrun alike.
+
+Throughput options (all off by default, so the default run is the guide's): `sampling`
+"replacement" draws each step's tiles with replacement (the guide's batch 160 per device on any
+dataset) or "synthetic" feeds one random device batch; `channels_last`, `cudnn_benchmark`,
+`fused_adam` (GradScaler then skips/unscales on the device, no `.item()` per step) and
+`step_sync=False` (no per-step device sync or loss read; images/s from the wall time after
+warm-up); `profile_steps` writes a torch.profiler table and trace. The DataLoader is created once
+per run, not once per epoch (an epoch of Set5 is 2 steps at batch 16).
 """
 from __future__ import annotations
 from srharness.fileio import atomic_path, atomic_write_text
@@ -27,6 +35,7 @@ CHECKPOINT_FORMAT = "srharness-rcan-training/1"
 RESULT_FILE = "result.json"
 LOG_FILE = "train.log"
 ARCHITECTURE_KEYS = ("scale", "groups", "blocks", "features", "reduction")
+SAMPLINGS = ("epoch", "replacement", "synthetic")
 
 
 class TrainingError(RuntimeError):
@@ -60,6 +69,13 @@ class TrainConfig:
     checkpoint_every: int = 0         # 0: a checkpoint at the end only
     resume: str | None = None         # checkpoint to continue from
     threads: int | None = None        # torch threads per process; None: cores / processes on CPU
+    # --- throughput options (srharness train --perf); the defaults are the guide's exact run
+    sampling: str = "epoch"           # epoch: the guide's sampler | replacement: random tiles, any batch | synthetic
+    channels_last: bool = False       # NHWC activations (tensor-core convolutions)
+    cudnn_benchmark: bool = False     # let cuDNN time its algorithms for the fixed patch shape
+    step_sync: bool = True            # sync + read the loss every step (the guide's per-step timing)
+    fused_adam: bool = False          # Adam(fused=True): GradScaler then unscales/skips on the device, no .item()
+    profile_steps: int = 0            # torch.profiler over this many steps after warm-up -> out_dir/profile.*
 
     def architecture(self) -> dict:
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
@@ -74,6 +90,10 @@ class TrainConfig:
                             f"{self.reduction}, so it must be >= {self.reduction}")
         if not self.lr > 0:
             problems.append(f"--lr {self.lr}: must be > 0")
+        if self.sampling not in SAMPLINGS:
+            problems.append(f"--sampling {self.sampling!r}: one of {', '.join(SAMPLINGS)}")
+        if self.profile_steps < 0:
+            problems.append(f"--profile {self.profile_steps}: must be >= 0")
         if problems:
             raise TrainingError("; ".join(problems))
 
@@ -150,12 +170,15 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint; pass a checkpoint_step*.pt written by a "
                               "previous run, or start without --resume")
+    from srharness import checkpoints
     try:
+        checkpoints.check_bounded(path)   # declared sizes fit the file, no compressed entries
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        reason = str(exc) if isinstance(exc, checkpoints.CheckpointError) else checkpoints.load_error_reason(exc)
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "it is truncated or corrupt: resume from an earlier checkpoint or start without --resume") from exc
+            f"{path}: not a readable checkpoint ({reason}); "
+            "it is truncated or corrupt: resume from an earlier checkpoint or start without --resume") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an srharness RCAN training checkpoint (expected format "
                               f"{CHECKPOINT_FORMAT!r}); resume only from checkpoints written by `srharness train`")
@@ -192,6 +215,50 @@ def epoch_batches(tiles: int, epoch: int, ctx: distributed.DistContext, batch: i
     return [indices[i:i + batch] for i in range(0, len(indices) - batch + 1, batch)]
 
 
+class StepBatches:
+    """This process's batches of the steps [start, end) as lists of (key, tile index), for ONE
+    DataLoader over the whole run (its workers live across epochs instead of being re-forked
+    every epoch: with Set5's 43 tiles an epoch is 2 steps at batch 16).
+
+    epoch: the guide's DistributedSampler order (epoch_batches), key = epoch.
+    replacement: `batch` tiles drawn with replacement from a generator keyed on (seed, step, rank),
+    key = step: any batch runs on any dataset, the same steps on resume."""
+
+    def __init__(self, sampling: str, tiles: int, ctx: distributed.DistContext, batch: int, seed: int,
+                 start: int, end: int):
+        self.sampling, self.tiles, self.ctx, self.batch, self.seed = sampling, tiles, ctx, batch, seed
+        self.start, self.end = start, end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __iter__(self):
+        step = self.start
+        if self.sampling == "replacement":
+            for step in range(self.start, self.end):
+                rng = np.random.default_rng([self.seed, step, self.ctx.rank])
+                yield [(step, int(i)) for i in rng.integers(0, self.tiles, self.batch)]
+            return
+        per_epoch = len(epoch_batches(self.tiles, 0, self.ctx, self.batch, self.seed))
+        while step < self.end:
+            epoch, first = divmod(step, per_epoch)
+            for b in epoch_batches(self.tiles, epoch, self.ctx, self.batch, self.seed)[first:]:
+                if step >= self.end:
+                    return
+                yield [(epoch, i) for i in b]
+                step += 1
+
+
+def synthetic_batches(config: "TrainConfig", device: torch.device, steps: int):
+    """One random LR/HR batch on the device, repeated: the model and optimiser alone, no data pipeline."""
+    g = torch.Generator(device="cpu").manual_seed(config.seed)
+    tile = config.patch * config.scale
+    lr = torch.rand(config.batch, 3, config.patch, config.patch, generator=g).to(device)
+    hr = torch.rand(config.batch, 3, tile, tile, generator=g).to(device)
+    for _ in range(steps):
+        yield lr, hr
+
+
 # ---------------------------------------------------------------- the run
 def train_worker(ctx: distributed.DistContext, config: TrainConfig,
                  on_step: Callable[[int, int, float, float], None] | None = None) -> TrainResult | None:
@@ -203,15 +270,22 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
     dataset = TileDataset(training_dataset(config.data_dir), patch=config.patch, scale=config.scale, seed=config.seed)
     global_batch = config.batch * ctx.world_size
     steps_per_epoch = len(epoch_batches(len(dataset), 0, ctx, config.batch, config.seed))
-    if steps_per_epoch == 0:
+    if steps_per_epoch == 0 and config.sampling == "epoch":
         raise TrainingDataError(f"{config.data_dir or 'embedded images'}: {len(dataset)} training tiles of "
                                 f"{dataset.tile}x{dataset.tile}, fewer than one global batch of {global_batch}; "
-                                "add images or lower --batch")
+                                "add images, lower --batch, or sample with replacement (--sampling replacement)")
+    steps_per_epoch = max(steps_per_epoch, 1)
+    if config.cudnn_benchmark and device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
     model = build_training_model(config).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     # RCANTraining has no buffers, so the guide's broadcast_buffers=False changes nothing; left at default.
     ddp = DDP(model, device_ids=[device.index] if device.type != "cpu" else None)
-    optimizer = torch.optim.Adam(ddp.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=config.lr,
+                                 **({"fused": True} if config.fused_adam and device.type == "cuda" else {}))
     fp16 = config.amp and device.type != "cpu"
     scaler = torch.amp.GradScaler(device.type, enabled=fp16)
     amp_dtype = torch.float16 if fp16 else torch.bfloat16
@@ -240,42 +314,78 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
 
     log = open(out / LOG_FILE, "a") if ctx.is_main else None
     losses, step_times, checkpoint = [], [], None
+    pending: list[torch.Tensor] = []   # step_sync off: per-step losses still on the device
+    window = None                      # step_sync off: (step, host time) after the warm-up steps
+    profiler = None
+
+    def flush_losses() -> None:        # a collective: every rank calls it at the same steps
+        if pending:
+            losses.extend(float(v) for v in ctx.all_reduce_mean(torch.stack(pending)).cpu())
+            pending.clear()
+
     ddp.train()
     try:
-        while step < config.steps:
-            epoch, first = divmod(step, steps_per_epoch)
-            batches = epoch_batches(len(dataset), epoch, ctx, config.batch, config.seed)[first:]
-            batches = batches[:config.steps - step]
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_sampler=[[(epoch, i) for i in b] for b in batches],
+        if config.sampling == "synthetic":
+            batches = synthetic_batches(config, device, config.steps - step)
+        else:
+            # One loader for the whole run: its workers are forked once, not every epoch.
+            batches = torch.utils.data.DataLoader(
+                dataset, batch_sampler=StepBatches(config.sampling, len(dataset), ctx, config.batch, config.seed,
+                                                   step, config.steps),
                 num_workers=config.workers, pin_memory=device.type == "cuda")
-            for lr_patch, hr_tile in loader:
-                lr_patch = lr_patch.to(device, non_blocking=True)
-                hr_tile = hr_tile.to(device, non_blocking=True)
+        for lr_patch, hr_tile in batches:
+            lr_patch = lr_patch.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            hr_tile = hr_tile.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            if config.step_sync:
                 distributed.synchronize(device)
-                started = time.perf_counter()       # the guide times from after the H2D copy...
-                optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=config.amp):
-                    loss = loss_fn(ddp(lr_patch), hr_tile)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+            started = time.perf_counter()       # the guide times from after the H2D copy...
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=config.amp):
+                loss = loss_fn(ddp(lr_patch), hr_tile)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if config.step_sync:
                 distributed.synchronize(device)
-                elapsed = time.perf_counter() - started   # ...through the optimiser step
-                step += 1
-                mean_loss = float(ctx.all_reduce_mean(loss.float()))
-                losses.append(mean_loss)
-                step_times.append(elapsed)
-                if ctx.is_main:
-                    if step % config.log_every == 0 or step == config.steps:
-                        fps = global_batch / elapsed
-                        log.write(f"Iteration:{step}/{config.steps}->{100.0 * step / config.steps:.1f}% "
-                                  f"Time_avg_per_img:{elapsed / global_batch:.6f}->FPS:{fps:.3f} Loss:{mean_loss:.6f}\n")
-                        log.flush()
-                    if on_step:
-                        on_step(step, config.steps, mean_loss, elapsed)
-                    if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
-                        save(step)
+            elapsed = time.perf_counter() - started   # ...through the optimiser step
+            step += 1
+            step_times.append(elapsed)
+            if config.step_sync:
+                losses.append(float(ctx.all_reduce_mean(loss.float())))
+            else:
+                pending.append(loss.detach().float())
+            if profiler is not None:
+                profiler.step()
+            if step - start_step == config.warmup:
+                if not config.step_sync:
+                    distributed.synchronize(device)
+                    window = (step, time.perf_counter())
+                if config.profile_steps and ctx.is_main:
+                    profiler = start_profiler(device)
+            if profiler is not None and step - start_step == config.warmup + config.profile_steps:
+                write_profile(profiler, out, device)
+                profiler = None
+            log_now = step % config.log_every == 0 or step == config.steps
+            if log_now:
+                flush_losses()
+            if ctx.is_main:
+                mean_loss = losses[-1] if losses else float("nan")
+                if log_now:
+                    fps = global_batch / elapsed
+                    log.write(f"Iteration:{step}/{config.steps}->{100.0 * step / config.steps:.1f}% "
+                              f"Time_avg_per_img:{elapsed / global_batch:.6f}->FPS:{fps:.3f} Loss:{mean_loss:.6f}\n")
+                    log.flush()
+                if on_step:
+                    on_step(step, config.steps, mean_loss, elapsed)
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
+                    save(step)
+        flush_losses()
+        if profiler is not None:
+            write_profile(profiler, out, device)
+        rate = None
+        if window is not None and step > window[0]:
+            distributed.synchronize(device)
+            rate = (step - window[0]) * global_batch / (time.perf_counter() - window[1])
         if not ctx.is_main:
             return None
         checkpoint = save(step)
@@ -283,7 +393,10 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
             config=asdict(config), world_size=ctx.world_size, device=str(device), backend=ctx.backend,
             precision=precision_of(config, device), start_step=start_step, step=step,
             losses=losses, step_times=step_times, checkpoint=str(checkpoint),
-            throughput=throughput(step_times, global_batch, config.warmup),
+            throughput=throughput(step_times, global_batch, config.warmup) if rate is None else {
+                "images_per_s": rate, "timed_steps": step - window[0], "warmup_steps": config.warmup,
+                "global_batch": global_batch,
+                "timing": "wall time over the steps after warm-up, one device sync at each end (step_sync off)"},
             conditions={
                 "model": f"rcan-training {config.groups}x{config.blocks}x{config.features} x{config.scale}",
                 "processes": ctx.world_size, "batch_per_process": config.batch, "global_batch": global_batch,
@@ -291,7 +404,14 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
                 "training_images": dataset.images, "data": dataset.source,
                 "torch": torch.__version__, "threads": torch.get_num_threads(), "backend": ctx.backend,
                 "device_name": device_name(device), "warmup_steps": config.warmup,
-                "timing": "host time from after the H2D copy through optimizer.step, device synchronised",
+                "timing": "host time from after the H2D copy through optimizer.step, device synchronised"
+                          if config.step_sync else "wall time of the steps after warm-up, synchronised at each end",
+                "sampling": config.sampling, "channels_last": config.channels_last,
+                # as applied: both are CUDA-only
+                "cudnn_benchmark": config.cudnn_benchmark and device.type == "cuda",
+                "fused_adam": config.fused_adam and device.type == "cuda",
+                "dataloader_workers": config.workers, "cuda_version": torch.version.cuda,
+                "profile": str(out / PROFILE_FILE) if config.profile_steps else None,
             })
         if config.eval_dir:
             from .evaluation import evaluate
@@ -305,6 +425,27 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
     finally:
         if log:
             log.close()
+
+
+PROFILE_FILE = "profile.txt"
+PROFILE_TRACE = "profile_trace.json"
+
+
+def start_profiler(device: torch.device):
+    """torch.profiler over the next steps: what bounds a step (host launch, kernels, copies, syncs)."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    prof = profile(activities=activities)
+    prof.__enter__()
+    return prof
+
+
+def write_profile(prof, out: Path, device: torch.device) -> None:
+    prof.__exit__(None, None, None)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=40)
+    atomic_write_text(out / PROFILE_FILE, table + "\n")
+    prof.export_chrome_trace(str(out / PROFILE_TRACE))
 
 
 def throughput(step_times: list[float], global_batch: int, warmup: int) -> dict:

@@ -1,0 +1,93 @@
+"""The one backend factory: backend name -> runner builder (a registry like the models').
+
+    from srharness.backends import build_runner
+    runner = build_runner("ort-int8-entropy", spec=spec, onnx=fp32_path, calibration=inputs, workdir=tmp)
+    y = runner.run(x)
+
+Every place that runs a model on a backend (the CLI's eval and bench, the export, accuracy and
+perf checks, the card suites) builds its runner here, so one name means one thing everywhere.
+Built-in backends (srharness.backends.builtin, registered through `register_backend` like a
+user's): torch, torch-cuda, torch-cuda-fp16, torch-cuda-bf16, ort, ort-fp16, ort-int8 (=
+ort-int8-minmax), ort-int8-minmax, ort-int8-entropy, ort-cuda, ort-trt, tensorrt, tensorrt-fp32,
+ascend-om, vacc-fp16, vacc-int8-max, vacc-int8-kl.
+
+build_runner keyword arguments (a builder takes what it `needs` and passes the rest on):
+    spec          the model's ModelSpec (or model=NAME): tensor names, input range, channels,
+                  output shape, vamc graph partition
+    scale         upscaling factor (default 2)
+    module        torch backends: the nn.Module (default: spec's random init, seed 0)
+    onnx          ONNX backends: the fp32 ONNX file (default: an ONNX-only spec's own file)
+    input_shape   card backends: the static NCHW input shape they compile for
+    workdir       where variants, compiled models and tool logs go (default: beside the ONNX file)
+    calibration   int8 backends: NCHW float32 inputs on the model's range (protocol inputs)
+    threads       CPU backends: intra-op threads
+    **options     passed on to the runner class unchanged (e.g. kl_bins, precision_mode,
+                  session_options, providers, calibration_images, and the torch-cuda options
+                  of srharness.runners.torch_runner)
+A missing need raises `BackendUnavailable` with the reason (checks turn it into a skip).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from srharness.registry import Registry, RegistryError, load_plugins
+
+BACKENDS = Registry("backend")
+NEEDS = ("torch", "onnx", "calibration", "input_shape", "workdir")
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot be built for this model or here (no torch code, no calibration...)."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    builder: Callable[..., Any]
+    hardware: str                  # a registered hardware: cpu, cuda, ascend, vacc ...
+    precision: str                 # fp32 | fp16 | bf16 | int8
+    needs: tuple[str, ...] = ()    # of NEEDS
+    description: str = ""
+
+    def __post_init__(self):
+        unknown = [n for n in self.needs if n not in NEEDS]
+        if unknown:
+            raise RegistryError(f"backend {self.name!r}: unknown needs {unknown}; known: {', '.join(NEEDS)}")
+
+
+def get_backend(name: str) -> BackendSpec:
+    return BACKENDS.get_entry(name)
+
+
+def backend_names(hardware: str | None = None, needs_torch: bool | None = None) -> list[str]:
+    """Registered backend names, optionally only those of one hardware / that need torch code."""
+    load_plugins()
+    out = []
+    for name in BACKENDS:
+        b = BACKENDS[name]
+        if hardware is not None and b.hardware != hardware:
+            continue
+        if needs_torch is not None and ("torch" in b.needs) != needs_torch:
+            continue
+        out.append(name)
+    return out
+
+
+def build_runner(name: str, *, spec=None, model: str | None = None, scale: int = 2, **kwargs):
+    """The runner of backend `name`, not yet built (call `.build()` or just `.run(x)`)."""
+    backend = get_backend(name)
+    if spec is None and model is not None:
+        from srharness.models import get_model_spec
+        spec = get_model_spec(model)
+    if spec is not None:
+        if "torch" in backend.needs and not spec.has_torch and kwargs.get("module") is None:
+            raise BackendUnavailable(f"{name} runs torch code; {spec.name} is an ONNX-only model ({spec.onnx})")
+        if "onnx" in backend.needs and kwargs.get("onnx") is None and spec.onnx:
+            kwargs["onnx"] = spec.onnx
+    missing = [n for n in backend.needs if n != "torch" and kwargs.get(n) is None]
+    if "torch" in backend.needs and kwargs.get("module") is None and spec is None:
+        missing.insert(0, "module (or spec)")
+    if missing:
+        raise BackendUnavailable(f"backend {name} needs {', '.join(missing)}")
+    return backend.builder(spec=spec, scale=scale, **kwargs)

@@ -1,0 +1,363 @@
+"""The public registration API: one registry per kind (models, protocols, backends, hardware).
+
+A user's package joins the conformance matrix without editing srharness:
+
+    # my_project/srharness_plugin.py
+    from srharness.registry import ModelSpec, register_model
+
+    def srharness_register(api):          # api is this module
+        api.register_model(ModelSpec(name="my-espcn", builder=lambda s: ESPCN(s), scales=(2, 3, 4), ...))
+
+and is found in one of three ways (all three end in the same `register_*` calls):
+- an entry point in the `srharness.plugins` group of its pyproject.toml, loaded by both the
+  pytest plugin and the `srharness` CLI (srharness's own models come in this way: `srharness.builtin`);
+- `--sr-plugin MODULE` (pytest option and CLI global option; env `SRHARNESS_PLUGINS`, comma-separated):
+  a module name importable from the current folder, or a path to a .py file;
+- a `pytest_srharness_register(registry)` hook in a conftest.py or pytest plugin.
+
+A plugin module either registers at import time or defines `srharness_register(api)`.
+Registries are filled on first use (`MODELS["vdsr"]` loads the plugins).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ENTRY_POINT_GROUP = "srharness.plugins"
+PLUGINS_ENV = "SRHARNESS_PLUGINS"
+BUILTIN_PLUGIN = "srharness.builtin"
+INPUT_KINDS = ("y-hr", "y-lr", "rgb")
+
+
+class RegistryError(ValueError):
+    """A registration that cannot be accepted, or a name that is not registered."""
+
+
+class UnknownName(RegistryError, KeyError):
+    """`get` of a name nobody registered. A KeyError too, so `except KeyError` callers keep working."""
+
+    def __str__(self) -> str:       # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+# ---------------------------------------------------------------- the registries
+class Registry(MutableMapping):
+    """Name -> entry for one kind. Reading loads the plugins first; registering an existing name
+    from a different module is refused (two packages claiming one name), the same module may
+    register again (a reloaded plugin, an in-process pytester run)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+        self._origins: dict[str, str] = {}
+
+    def add(self, name: str, entry: Any, origin: str, replace_existing: bool = False) -> Any:
+        if not isinstance(name, str) or not name.strip():
+            raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        old = self._origins.get(name)
+        if old is not None and old != origin and not replace_existing:
+            raise RegistryError(f"{self.kind} {name!r} is already registered by {old}; {origin} cannot register it "
+                                "again (pick another name, or pass replace=True to override on purpose)")
+        self._entries[name] = entry
+        self._origins[name] = origin
+        return entry
+
+    def origin(self, name: str) -> str:
+        load_plugins()
+        return self._origins[name]
+
+    def get_entry(self, name: str):
+        load_plugins()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownName(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries) or 'none'}") from None
+
+    # Mapping protocol (read paths load the plugins)
+    def __getitem__(self, name):
+        return self.get_entry(name)
+
+    def __setitem__(self, name, entry):      # tests monkeypatch entries in
+        self._entries[name] = entry
+        self._origins.setdefault(name, "assignment")
+
+    def __delitem__(self, name):
+        del self._entries[name]
+        self._origins.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        load_plugins()
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        load_plugins()
+        return len(self._entries)
+
+    def __contains__(self, name) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} registry: {', '.join(self._entries)}>"
+
+
+MODELS = Registry("model")
+
+
+# ---------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelSpec:
+    """Every per-model fact the checks, CLI and runners need; nothing about a model lives elsewhere.
+
+    builder(scale) -> nn.Module, or None for an ONNX-only model (then `onnx` names the file and
+    onnxruntime fp32 is the reference: torch-only checks skip with the reason).
+    """
+    name: str
+    builder: Callable[[int], Any] | None
+    scales: tuple[int, ...]
+    reference: str                 # upstream repository whose state_dict layout we match (or "user model")
+    in_channels: int               # 1 = Y channel, 3 = RGB
+    input_range: float             # 1.0 for [0,1] inputs, 255.0 for [0,255]
+    upsamples: bool                # False: works at HR size on a bicubic-upscaled input
+    guide_input_shape: tuple[int, ...]  # NCHW on the guide's accelerator
+    guide_opset: int               # opset the guide exports at
+    guide_input_name: str = "input"
+    guide_output_name: str = "output"
+    guide_protocol: str = "benchmark"   # the protocol of the model's guide (`srharness eval` default)
+    input_multiple: int = 1        # H and W must be multiples of this (SR4K's stride-2 head)
+    test_shape: tuple[int, int] = (32, 32)  # small H x W for fast weight-independent checks
+    param_count: dict[int, int] = field(default_factory=dict)  # scale -> parameters (incl. buffers-as-params)
+    # `--weights auto`: file names tried under <weights dir>/<weights_subdir or name>/, formatted with
+    # {name} {stem} (name with '-' -> '_') and {scale}; the first that exists wins.
+    weight_patterns: tuple[str, ...] = ("{stem}_x{scale}.pth", "{stem}_x{scale}.pt", "{name}_x{scale}.pth")
+    weights_subdir: str | None = None
+    # a folder shipped with the model's package, searched (same patterns) after the weights dir;
+    # relative to the registering module's folder
+    bundled_weights: str | None = None
+    cpu_perf_shape: tuple[int, int] | None = None   # CPU perf checks: H x W when the guide's is too slow here
+    int8_cpu_check: bool = True    # False: the CPU suite skips int8 calibration of this model (too slow)
+    graph_partition: bool = False  # vamc needs its graph partition (the RCAN family)
+    onnx: str | None = None        # ONNX-only model: the file (absolute, or relative to the registering module)
+    source_files: tuple[str, ...] = ()  # extra files whose content is part of the export cache key
+    registered_by: str = ""        # module that registered the spec (filled in by register_model)
+
+    def __post_init__(self):
+        if self.builder is None and not self.onnx:
+            raise RegistryError(f"model {self.name!r}: give a builder (torch) or onnx= (an ONNX-only model)")
+        if self.in_channels not in (1, 3):
+            raise RegistryError(f"model {self.name!r}: in_channels must be 1 (Y) or 3 (RGB), not {self.in_channels}")
+        if not self.scales or any(int(s) < 1 for s in self.scales):
+            raise RegistryError(f"model {self.name!r}: scales must be positive integers, got {self.scales}")
+        if len(self.guide_input_shape) != 4:
+            raise RegistryError(f"model {self.name!r}: guide_input_shape must be NCHW, got {self.guide_input_shape}")
+
+    @property
+    def input_kind(self) -> str:
+        """y-hr: Y channel at HR size (SRCNN, VDSR); y-lr: Y channel, upsamples itself (ESPCN);
+        rgb: RGB, upsamples itself (RDN, RCAN)."""
+        if self.in_channels == 1:
+            return "y-lr" if self.upsamples else "y-hr"
+        return "rgb"
+
+    @property
+    def has_torch(self) -> bool:
+        return self.builder is not None
+
+    @property
+    def onnx_path(self) -> Path | None:
+        return Path(self.onnx) if self.onnx else None
+
+    def build(self, scale: int):
+        if scale not in self.scales:
+            raise ValueError(f"{self.name} is defined for scales {list(self.scales)}, not x{scale}")
+        if self.builder is None:
+            raise TorchUnavailable(f"{self.name} is an ONNX-only model ({self.onnx}): it has no torch code")
+        return self.builder(scale)
+
+    def output_shape(self, scale: int, h: int, w: int) -> tuple[int, int]:
+        return (h * scale, w * scale) if self.upsamples else (h, w)
+
+    def weight_candidates(self, weights_dir, scale: int) -> list[Path]:
+        """Files `--weights auto` tries, in order: the weights dir's, then the bundled folder's."""
+        stem = self.name.replace("-", "_")
+        out = []
+        for root in (weights_dir, self.bundled_weights):
+            if root is not None:
+                base = Path(root) / (self.weights_subdir or self.name)
+                out += [base / p.format(name=self.name, stem=stem, scale=scale) for p in self.weight_patterns]
+        return out
+
+
+class TorchUnavailable(RuntimeError):
+    """Something needs the model's torch code and the model has none (an ONNX-only model)."""
+
+
+def _caller_module(depth: int = 2) -> str:
+    frame = sys._getframe(depth)
+    return frame.f_globals.get("__name__", "?")
+
+
+def register_model(spec: ModelSpec, *, replace_existing: bool = False) -> ModelSpec:
+    """Add a model to the matrix. ONNX-only specs with a relative `onnx` path are resolved against
+    the registering module's folder."""
+    if not isinstance(spec, ModelSpec):
+        raise RegistryError(f"register_model takes a srharness.registry.ModelSpec, got {type(spec).__name__}")
+    origin = _caller_module()
+    module = sys.modules.get(origin)
+    base = Path(module.__file__).parent if getattr(module, "__file__", None) else Path.cwd()
+    for attr in ("onnx", "bundled_weights"):
+        value = getattr(spec, attr)
+        if value and not Path(value).is_absolute():
+            spec = replace(spec, **{attr: str((base / value).resolve())})
+    if spec.onnx and not Path(spec.onnx).is_file():
+        raise RegistryError(f"model {spec.name!r}: ONNX file {spec.onnx} does not exist")
+    spec = replace(spec, registered_by=spec.registered_by or origin)
+    return MODELS.add(spec.name, spec, origin, replace_existing)
+
+
+def get_model(name: str) -> ModelSpec:
+    return MODELS.get_entry(name)
+
+
+# ---------------------------------------------------------------- protocols, backends, hardware
+def register_protocol(protocol, *, replace_existing: bool = False):
+    """A `srharness.protocols.Protocol`, or a protocol YAML file (relative paths are taken from the
+    registering module's folder); see srharness.protocols for the fields."""
+    from srharness import protocols
+    if isinstance(protocol, (str, Path)):
+        path = Path(protocol)
+        if not path.is_absolute():
+            module = sys.modules.get(_caller_module())
+            base = Path(module.__file__).parent if getattr(module, "__file__", None) else Path.cwd()
+            path = base / path
+        protocol = path
+    return protocols.register_protocol(protocol, replace=replace_existing)
+
+
+def register_backend(name: str, builder: Callable, *, hardware: str, precision: str, needs: tuple[str, ...] = (),
+                     description: str = "", replace_existing: bool = False):
+    """A runner builder: `builder(**kwargs) -> srharness.runners.base.Runner`; see srharness.backends."""
+    from srharness.backends import BACKENDS, BackendSpec
+    spec = BackendSpec(name=name, builder=builder, hardware=hardware, precision=precision, needs=tuple(needs),
+                       description=description)
+    return BACKENDS.add(name, spec, _caller_module(), replace_existing)
+
+
+def register_hardware(name: str, detector: Callable, *, marker: str, tools: tuple[str, ...] = (),
+                      devices_per_card: int = 1, replace_existing: bool = False):
+    """A hardware kind: its pytest marker (with description), its detector (-> hardware.Detection),
+    the vendor tools it drives, and how many devices one card holds."""
+    from srharness.hardware import HARDWARE, HardwareSpec
+    spec = HardwareSpec(name=name, detector=detector, marker=marker, tools=tuple(tools),
+                        devices_per_card=devices_per_card)
+    return HARDWARE.add(name, spec, _caller_module(), replace_existing)
+
+
+# ---------------------------------------------------------------- plugin loading
+_loaded: list[str] = []             # plugin names in load order (for doctor / tests)
+_lock = threading.RLock()
+_loading = False
+_entry_points_done = False
+
+
+def loaded_plugins() -> list[str]:
+    return list(_loaded)
+
+
+def _call_register(obj, label: str) -> None:
+    register = getattr(obj, "srharness_register", None)
+    if callable(register):
+        register(sys.modules[__name__])
+    elif callable(obj) and not isinstance(obj, type(sys)):
+        obj(sys.modules[__name__])
+
+
+def _import_plugin(target: str, search_dir: Path | None = None):
+    """A module by name (tried from `search_dir` / the current folder too) or a .py file path."""
+    path = Path(target)
+    if target.endswith(".py") or os.sep in target:
+        if not path.is_file():
+            raise RegistryError(f"srharness plugin {target}: no such file")
+        name = f"srharness_user_plugin_{path.stem}"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0]:
+            raise
+        for folder in (search_dir, Path.cwd()):
+            if folder is not None and str(folder) not in sys.path and (
+                    (folder / f"{module_name.split('.')[0]}.py").is_file() or (folder / module_name.split(".")[0]).is_dir()):
+                sys.path.insert(0, str(folder))
+                module = importlib.import_module(module_name)
+                break
+        else:
+            raise RegistryError(f"srharness plugin {module_name!r}: no such module (not installed, and not in "
+                                f"{search_dir or Path.cwd()}); give an importable module name or a path to a .py file") from None
+    return getattr(module, attr) if attr else module
+
+
+def load_plugin(target: str, search_dir: Path | None = None) -> None:
+    """Load one plugin (module name, module:function, or .py path) once per process."""
+    with _lock:
+        if target in _loaded:
+            return
+        obj = _import_plugin(target, search_dir)
+        _loaded.append(target)
+        try:
+            _call_register(obj, target)
+        except BaseException:
+            _loaded.remove(target)
+            raise
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def load_plugins(extra: tuple[str, ...] | list[str] = (), search_dir: Path | None = None) -> None:
+    """srharness's own plugin, every installed `srharness.plugins` entry point, SRHARNESS_PLUGINS,
+    and `extra` (the --sr-plugin values). Idempotent; later calls add only what is new."""
+    global _loading, _entry_points_done
+    with _lock:
+        if _loading:            # a plugin reading a registry while it registers
+            return
+        _loading = True
+        try:
+            if not _entry_points_done:
+                # srharness's own plugin first. It is also an entry point of the group; loading it
+                # by name covers a source tree whose installed metadata predates the entry point.
+                load_plugin(BUILTIN_PLUGIN)
+                for ep in _entry_points():
+                    try:
+                        load_plugin(ep.value)
+                    except RegistryError:
+                        raise
+                    except Exception as exc:
+                        raise RegistryError(f"srharness plugin {ep.name} = {ep.value} (entry point of "
+                                            f"{ENTRY_POINT_GROUP}) failed to load: {type(exc).__name__}: {exc}") from exc
+                _entry_points_done = True
+            env = [p.strip() for p in os.environ.get(PLUGINS_ENV, "").split(",") if p.strip()]
+            for target in [*env, *extra]:
+                load_plugin(target, search_dir)
+        finally:
+            _loading = False

@@ -1,0 +1,7 @@
+"""RCAN and the VastAI SR4K variants: every golden figure of golden/rcan.yaml as one test item, measured through the generic
+pipeline (srharness.figures) on the hardware of its backend and judged with its own rule."""
+from srharness.checks.figures import GoldenFigures
+
+
+class TestFigures(GoldenFigures):
+    models = ("rcan", "rcan-sr4k", "rcan-sr4k-lite")

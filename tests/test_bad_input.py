@@ -1,0 +1,1042 @@
+"""Hostile and careless input, one case per kind: every case must end in a clear error that names
+the offending file or value (or, for inputs with a documented conversion, in the right result),
+never a traceback, never a wrong figure with exit 0, never code executed.
+
+CLI cases run in-process through `srharness.cli.main` (a subprocess per case would cost ~2 s of
+imports each). Each case states what the message must name.
+
+The same cases classify any srharness tree, which is how the before/after table of issue 10 was
+measured:
+
+    PYTHONPATH=/path/to/other/tree .venv/bin/python tests/test_bad_input.py   # prints the table
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "logs"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+DATA_DIR = Path(os.environ.get("SRHARNESS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# What a clear error is: one of the project's own error types (by name, so the same cases can
+# classify an older tree), or argparse's usage error (SystemExit 2 with the option named).
+USER_ERRORS = {"LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
+               "ExportError", "TrainingError", "NightlyConfigError", "UsageError", "CliError", "ToolError",
+               "RefusedGlobal", "TimeoutError"}
+CASE_TIMEOUT_S = 60
+
+
+@dataclass
+class Case:
+    id: str
+    area: str
+    argv: list[str] | None = None                       # a CLI case: srharness ARGV ("{tmp}" is the case folder)
+    call: Callable[[Path], Any] | None = None           # an API case: call(tmp)
+    setup: Callable[[Path], None] | None = None
+    expect: tuple[str, ...] = ()                        # the message names these ("{tmp}" formatted)
+    errors: tuple[str, ...] = ()                        # API: extra exception names that count as clear
+    ok: Callable[[Any, Path], bool] | None = None       # a documented conversion: success checked by this
+    env: dict[str, str] = field(default_factory=dict)
+    marker: str | None = None                           # a file that exists only if the input's code ran
+    unsafe_before: str | None = None                    # the old tree would exhaust memory: outcome from the issue
+    needs_data: bool = False
+
+
+@dataclass
+class Outcome:
+    code: int | None = None
+    out: str = ""
+    err: str = ""
+    exc: BaseException | None = None
+    result: Any = None
+    seconds: float = 0.0
+    timed_out: bool = False
+    rss_growth_mb: float = 0.0
+
+
+class _Timeout(BaseException):
+    pass
+
+
+def _maxrss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(case: Case, tmp: Path, timeout: float = CASE_TIMEOUT_S) -> Outcome:
+    if case.setup:
+        case.setup(tmp)
+    saved_env = {k: os.environ.get(k) for k in case.env}
+    os.environ.update({k: v.format(tmp=tmp) for k, v in case.env.items()})
+    out, err = io.StringIO(), io.StringIO()
+    outcome = Outcome()
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
+    if use_alarm:
+        def on_alarm(*_):
+            raise _Timeout()
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(int(timeout))
+    rss0 = _maxrss_mb()
+    start = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            if case.argv is not None:
+                from srharness.cli import main
+                try:
+                    outcome.code = main([a.format(tmp=tmp) for a in case.argv])
+                except SystemExit as exc:   # argparse refuses an option with exit status 2
+                    outcome.code = exc.code if isinstance(exc.code, int) else 1
+                    if exc.code not in (0, 1, 2):
+                        print(exc.code, file=sys.stderr)
+            else:
+                outcome.result = case.call(tmp)
+    except _Timeout:
+        outcome.timed_out = True
+    except BaseException as exc:  # noqa: BLE001 - classified below
+        outcome.exc = exc
+    finally:
+        if use_alarm:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outcome.seconds = time.monotonic() - start
+    outcome.rss_growth_mb = _maxrss_mb() - rss0
+    outcome.out, outcome.err = out.getvalue(), err.getvalue()
+    return outcome
+
+
+def _is_user_error(exc: BaseException, extra: tuple[str, ...]) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & (USER_ERRORS | set(extra)))
+
+
+def classify(case: Case, o: Outcome, tmp: Path) -> tuple[str, str]:
+    """(clear | vague | traceback | wrong | executed | hang, why)."""
+    if case.marker and (tmp / case.marker).exists():
+        return "executed", f"{case.marker} was created: the input's code ran"
+    if o.timed_out:
+        return "hang", f"still running after {CASE_TIMEOUT_S} s"
+    text = o.out + o.err
+    if "Traceback (most recent call last)" in text:
+        return "traceback", text[-600:]
+    if o.rss_growth_mb > 1024:
+        return "wrong", f"allocated {o.rss_growth_mb:.0f} MB for a small file (unbounded)"
+    if o.exc is not None and not _is_user_error(o.exc, case.errors):
+        return "traceback", f"{type(o.exc).__name__}: {str(o.exc)[:400]}"
+    if case.ok is not None:
+        if o.exc is None and o.code in (None, 0):
+            try:
+                good = case.ok(o.result if case.argv is None else o.out, tmp)
+            except Exception as exc:  # noqa: BLE001
+                return "traceback", f"checking the result raised {type(exc).__name__}: {exc}"
+            return ("clear", "handled as documented") if good else ("wrong", f"result {str(o.result)[:300]}")
+        message = str(o.exc) if o.exc is not None else text
+        return "wrong", f"refused, but it has a documented conversion: {message[:300]}"
+    if o.exc is None and o.code in (None, 0):
+        shown = o.result if case.argv is None else text
+        return "wrong", f"accepted with exit 0: {str(shown)[:300]}"
+    message = str(o.exc) if o.exc is not None else text
+    missing = [e.format(tmp=tmp) for e in case.expect if e.format(tmp=tmp) not in message]
+    if missing:
+        return "vague", f"message lacks {missing}: {message[:400]}"
+    return "clear", message.splitlines()[0][:200] if message else ""
+
+
+# ============================================================================ helpers
+def _write(name: str, content: str | bytes):
+    def setup(tmp: Path):
+        p = tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content, encoding="utf-8")
+    return setup
+
+
+def _both(*setups):
+    def setup(tmp: Path):
+        for s in setups:
+            s(tmp)
+    return setup
+
+
+def _log(name: str) -> str:
+    return (LOGS / name).read_text(encoding="utf-8")
+
+
+BENCH = _log("benchmark_srcnn_perf_vision_batchsize_1_device_0.txt")
+AIS = _log("ais_bench_resnet50_bs1.txt")
+VAMP = _log("vamp_rcan_sr4k_2-2-16_i1.txt")
+TRT_OLD = _log("trtexec_rdn_t4_fp16.txt")
+OPSTAT = _log("op_statistic_0_1_rdn_before_fix.csv")
+TRT_NEW = ("[05/27/2023-12:05:31] [I] Throughput: 120.699 qps\n"
+           "[05/27/2023-12:05:31] [I] GPU Compute Time: min = 8.9 ms, max = 11.5 ms, mean = 9.6 ms, median = 9.5 ms, "
+           "percentile(99%) = 11.3 ms\n")
+AIS_JSON = {"NPU_compute_time": {"min": 1.0, "max": 3.0, "mean": 2.0, "median": 2.0, "percentile(99%)": 2.9},
+            "throughput": 500.0}
+
+
+def _parse_case(cid: str, tool: str, text: str | bytes, expect: tuple[str, ...] = (), name: str = "tool.log",
+                extra: tuple[str, ...] = ()) -> Case:
+    return Case(cid, "parser", argv=["parse-log", tool, f"{{tmp}}/{name}", "--json", *extra],
+                setup=_write(name, text), expect=("{tmp}/" + name, *expect))
+
+
+def _sub(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def _png(name: str, arr: np.ndarray):
+    def setup(tmp: Path):
+        from PIL import Image
+        p = tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(p)
+    return setup
+
+
+def _png_header(name: str, w: int, h: int):
+    """A PNG whose header declares w x h (the pixel data is never needed to refuse it)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return _write(name, data)
+
+
+def _cv2_png(name: str, arr: np.ndarray):
+    def setup(tmp: Path):
+        import cv2
+        p = tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), arr)
+    return setup
+
+
+RNG = np.random.default_rng(10)
+IMG64 = RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+GRAY16 = (RNG.integers(0, 65536, (32, 32))).astype(np.uint16)
+RGB16_BGR = (RNG.integers(0, 65536, (24, 24, 3))).astype(np.uint16)
+
+
+def _read_folder_first(tmp: Path, folder: str = "imgs"):
+    from srharness.data.datasets import load_dataset
+    return load_dataset("folder", tmp / folder).samples[0].hr()
+
+
+def _dataset(name: str, scale: int, what: str = "hr", folder: str = "data"):
+    def call(tmp: Path):
+        from srharness.data.datasets import load_dataset
+        ds = load_dataset(name, tmp / folder, scale)
+        out = []
+        for s in ds:
+            out.append(s.hr() if what == "hr" else s.lr() if what == "lr" else s.extra["bicubic_up"](scale))
+        return out
+    return call
+
+
+def _selfexsr(scale: int, lr_size: int, hr_size: int = 64):
+    def setup(tmp: Path):
+        from PIL import Image
+        folder = tmp / "data" / "set5" / f"selfexsr_SRF_{scale}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 6):
+            Image.fromarray(IMG64[:hr_size, :hr_size]).save(folder / f"img_{i:03d}_SRF_{scale}_HR.png")
+            Image.fromarray(IMG64[:lr_size, :lr_size]).save(folder / f"img_{i:03d}_SRF_{scale}_LR.png")
+    return setup
+
+
+def _set5(bicubic_size: int):
+    def setup(tmp: Path):
+        from PIL import Image
+        hr = tmp / "data" / "set5" / "hr"
+        bic = tmp / "data" / "set5" / "bicubic_up_x2"
+        hr.mkdir(parents=True, exist_ok=True)
+        bic.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(IMG64).save(hr / "bird_GT.bmp")
+        Image.fromarray(IMG64[:bicubic_size, :bicubic_size]).save(bic / "bird_GT_scale_2.bmp")
+    return setup
+
+
+def _mat(im_gt, im_gt_y=None, im_b_y=None, name="bird_GT_x2.mat"):
+    def setup(tmp: Path):
+        import scipy.io
+        folder = tmp / "data" / "set5" / "vdsr_mat"
+        folder.mkdir(parents=True, exist_ok=True)
+        gy = np.zeros((16, 16)) + 100.0 if im_gt_y is None else im_gt_y
+        by = np.zeros((16, 16)) + 90.0 if im_b_y is None else im_b_y
+        scipy.io.savemat(folder / name, {"im_gt": im_gt, "im_gt_y": gy, "im_b_y": by})
+    return setup
+
+
+# ---------------------------------------------------------------- checkpoints
+def _srcnn_sd(transform=None):
+    from srharness.models import build_model
+    sd = build_model("srcnn", 2, seed=3).state_dict()
+    return {k: (transform(v) if transform else v) for k, v in sd.items()}
+
+
+def _save_sd(name: str, transform=None):
+    def setup(tmp: Path):
+        import torch
+        torch.save(_srcnn_sd(transform), tmp / name)
+    return setup
+
+
+def _nan_first(v):
+    v = v.clone()
+    v.view(-1)[0] = float("nan")
+    return v
+
+
+def _inf_first(v):
+    v = v.clone()
+    v.view(-1)[0] = float("inf")
+    return v
+
+
+def _legacy_bomb(name: str, numel: int = 10 ** 9):
+    """A legacy (pre-zip) checkpoint of ~400 bytes whose storage declares `numel` float32 elements."""
+    def setup(tmp: Path):
+        import torch
+        path = tmp / name
+        torch.save({"w": torch.zeros(123457)}, path, _use_new_zipfile_serialization=False)
+        raw = path.read_bytes().replace(struct.pack("<i", 123457), struct.pack("<i", numel))
+        path.write_bytes(raw[: raw.index(struct.pack("<i", numel) + b"\x00" * 4) + 8])   # header, no data
+    return setup
+
+
+# 1 GiB for the before/after table (the old loader inflated it all); 64 MiB in CI: the check that
+# refuses a compressed entry is the same, and deflating 1 GiB of zeros costs ~5 s of CPU.
+BOMB_BYTES = 1 << 30 if __name__ == "__main__" else 1 << 26
+
+
+def _zip_bomb(name: str, nbytes: int = 1 << 30):
+    """A ~1 MB torch zip checkpoint whose one storage is `nbytes` of zeros, deflated."""
+    def setup(tmp: Path):
+        import torch
+        small = tmp / "small.pt"
+        torch.save({"w": torch.zeros(123457)}, small)
+        with zipfile.ZipFile(small) as src:
+            entries = [(i.filename, src.read(i)) for i in src.infolist()]
+        small.unlink()
+        with zipfile.ZipFile(tmp / name, "w") as dst:
+            for entry, data in entries:
+                if entry.endswith("data.pkl"):   # declare nbytes / 4 elements (size and storage numel)
+                    data = data.replace(struct.pack("<i", 123457), struct.pack("<i", nbytes // 4))
+                if not entry.endswith("data/0"):
+                    dst.writestr(entry, data)
+                    continue
+                info = zipfile.ZipInfo(entry)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with dst.open(info, "w", force_zip64=True) as f:
+                    block = b"\x00" * (1 << 22)
+                    for _ in range(nbytes // len(block)):
+                        f.write(block)
+    return setup
+
+
+def _malicious_torch(name: str, marker: str):
+    def setup(tmp: Path):
+        import torch
+
+        class Evil:
+            def __reduce__(self):
+                return os.system, (f"touch {tmp / marker}",)
+        torch.save({"state_dict": _srcnn_sd(), "x": Evil()}, tmp / name)
+    return setup
+
+
+def _malicious_pickle(name: str, marker: str):
+    def setup(tmp: Path):
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return os.system, (f"touch {tmp / marker}",)
+        (tmp / name).write_bytes(pickle.dumps({"epoch": 1, "x": Evil()}, protocol=2))
+    return setup
+
+
+def _load_into(name: str):
+    def call(tmp: Path):
+        from srharness.checkpoints import load_into
+        return load_into("srcnn", 2, tmp / name)
+    return call
+
+
+def _load_sd(name: str):
+    def call(tmp: Path):
+        from srharness.checkpoints import load_state_dict
+        return load_state_dict(tmp / name)
+    return call
+
+
+# ---------------------------------------------------------------- goldens
+GOOD_GOLDEN = """\
+model: rdn
+defaults:
+  rule: {type: relative, tolerance: 0.01, sides: one-sided}
+figures:
+  - id: rdn/x2/set5/psnr/repo
+    metric: psnr
+    unit: dB
+    value: 38.18
+    protocol: rdn-yjn870
+    hardware: cpu
+    backend: torch
+    source: {document: seeds/002.txt}
+"""
+
+
+def _golden_case(cid: str, text: str | bytes, expect: tuple[str, ...] = (), cmd: str = "check",
+                 marker: str | None = None) -> Case:
+    if cmd == "check":
+        argv = ["golden", "check", "{tmp}/g/rdn.yaml"]
+    elif cmd == "list":
+        argv = ["golden", "list", "--golden-dir", "{tmp}/g"]
+    else:
+        argv = ["golden", "judge", "--golden-dir", "{tmp}/g", "rdn/x2/set5/psnr/repo", "38.0"]
+    return Case(cid, "golden", argv=argv, setup=_write("g/rdn.yaml", text), expect=("{tmp}/g/rdn.yaml", *expect),
+                marker=marker)
+
+
+def _g(old: str, new: str) -> str:
+    return _sub(GOOD_GOLDEN, old, new)
+
+
+def _alias_bomb(levels: int = 7, width: int = 9) -> str:
+    """A billion-laughs style golden: each level repeats the previous one `width` times."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return GOOD_GOLDEN.replace("    source: {document: seeds/002.txt}\n",
+                               "    source: {document: seeds/002.txt}\n    conditions:\n"
+                               + "".join(f"      {line}\n" for line in lines))
+
+
+# ---------------------------------------------------------------- eval on a tiny folder
+def _eval_folder(*extra: str, size: int = 24, name: str = "a.png") -> tuple[list[str], Callable]:
+    arr = RNG.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    return (["eval", "srcnn", "--dataset", "folder", "--data-dir", "{tmp}/imgs", "--protocol", "benchmark",
+             "--work-dir", "{tmp}/work", *extra], _png(f"imgs/{name}", arr))
+
+
+def _fake_tool(name: str, output: bytes):
+    def setup(tmp: Path):
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\nprintf '" + "".join(f"\\{b:03o}" for b in output) + "'\n")
+        tool.chmod(0o755)
+        try:
+            from srharness import hardware
+            hardware.detect.cache_clear()
+        except Exception:  # noqa: BLE001
+            pass
+    return setup
+
+
+def _detect_uncached(name: str):
+    """A detection with the fake tool on PATH, leaving no cached result behind for other tests."""
+    from srharness import hardware
+    clear = getattr(getattr(hardware, "detect", None), "cache_clear", lambda: None)
+    clear()
+    try:
+        return hardware.detect(name)
+    finally:
+        clear()
+
+
+def _nightly(text: str):
+    def call(tmp: Path):
+        from srharness.nightly import load_config
+        p = tmp / "nightly.yaml"
+        p.write_text(text)
+        (tmp / "suites" / "srcnn").mkdir(parents=True, exist_ok=True)
+        return load_config(p)
+    return call
+
+
+def _shape_env(value: str):
+    def call(tmp: Path):
+        os.environ["SRHARNESS_HW_SHAPE"] = value
+        try:
+            from srharness.checks import hardware
+            if hasattr(hardware, "check_shape_env"):
+                return hardware.check_shape_env()
+            return hardware.hw_shape("srcnn")
+        finally:
+            os.environ.pop("SRHARNESS_HW_SHAPE", None)
+    return call
+
+
+def _perf_config(**kw):
+    def call(tmp: Path):
+        from srharness.perf import PerfConfig
+        return PerfConfig(**kw)
+    return call
+
+
+def _stale_temp(tmp: Path):
+    (tmp / "out").mkdir()
+    (tmp / "out" / ".result.json.99999999.abc123.tmp").write_text("half")
+
+
+def _swept(_result, tmp: Path) -> bool:
+    return not any(p.name.endswith(".tmp") for p in (tmp / "out").iterdir())
+
+
+def _atomic_write(rel: str):
+    def call(tmp: Path):
+        from srharness.fileio import atomic_write_text
+        return atomic_write_text(tmp / rel if not rel.startswith("/") else Path(rel), "{}")
+    return call
+
+
+def _full_disk(tmp: Path):
+    """A writer that fails in its own words (torch: 'unexpected pos') while the disk is full."""
+    import shutil
+    from unittest import mock
+
+    from srharness.fileio import atomic_path
+    usage = shutil.disk_usage(tmp)
+    with mock.patch("shutil.disk_usage", return_value=usage._replace(free=0)):
+        with atomic_path(tmp / "model.onnx") as t:
+            t.write_bytes(b"x" * 10)
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 56640 vs 56528")
+
+
+def _bench(*extra: str) -> list[str]:
+    return ["bench", "srcnn", "--backend", "ort", "--shape", "16x16", "--iterations", "2", "--warmup", "0",
+            "--min-seconds", "0", *extra] if "--min-seconds" not in extra else \
+        ["bench", "srcnn", "--backend", "ort", "--shape", "16x16", "--iterations", "2", "--warmup", "0", *extra]
+
+
+def _train(*extra: str) -> list[str]:
+    return ["train", "--steps", "1", "--groups", "1", "--blocks", "1", "--features", "16", "--patch", "8",
+            "--batch", "2", "--out", "{tmp}/run", "--json", *extra]
+
+
+def _big_line(tool_text: str, n: int, char: str = "a") -> str:
+    return tool_text + "\n" + (char * n) + "\n"
+
+
+def _timed_parse(tool: str, text: str, limit_s: float = 1.0):
+    """Parse a hostile text; the verdict is the error, and it must come in linear time."""
+    def call(tmp: Path):
+        from srharness.tools.logs import PARSERS
+        start = time.monotonic()
+        try:
+            return PARSERS[tool](text, f"{tmp}/long.log")
+        finally:
+            took = time.monotonic() - start
+            if took > limit_s:
+                raise AssertionError(f"{tool}: {len(text)} characters took {took:.1f} s (not linear)")
+    return call
+
+
+# ============================================================================ the cases
+CASES: list[Case] = []
+
+
+def add(*cases: Case) -> None:
+    CASES.extend(cases)
+
+
+# ---------------------------------------------------------------- parsers: Ascend benchmark
+add(
+    _parse_case("bench-interface-zero", "benchmark", _sub(BENCH, "Interface throughputRate: 348.038",
+                                                          "Interface throughputRate: 0"), ("Interface throughputRate",)),
+    _parse_case("bench-throughput-negative", "benchmark", _sub(BENCH, "Interface throughputRate: 348.038",
+                                                               "Interface throughputRate: -348.0"), ("-348.0",)),
+    _parse_case("bench-latency-1e999", "benchmark", _sub(BENCH, "moduleLatency: 3.4136", "moduleLatency: 1e999"),
+                ("1e999",)),
+    _parse_case("bench-latency-denormal", "benchmark", _sub(BENCH, "moduleLatency: 3.4136", "moduleLatency: 1e-320"),
+                ("1e-320",)),
+    _parse_case("bench-e2e-latency-zero", "benchmark", _sub(BENCH, "latency: 1334.43", "latency: 0.0"), ("latency",)),
+    _parse_case("bench-second-infer-line-zeros", "benchmark",
+                BENCH + "[infer] throughputRate: 0, Interface throughputRate: 0, moduleLatency: 0\n", ("[infer]",)),
+    _parse_case("bench-missing-infer", "benchmark", "\n".join(l for l in BENCH.splitlines() if "[infer]" not in l),
+                ("no [infer] line",)),
+    _parse_case("bench-empty", "benchmark", "", ("no [",)),
+    _parse_case("bench-binary", "benchmark", b"\x00\xff\xfe\x89garbage", ("no [",)),
+    Case("bench-32k-line-linear", "parser",
+         call=_timed_parse("benchmark", "[infer] " + "a " * 16000 + "\n"), expect=("long.log", "no [")),
+    Case("bench-1mb-line-linear", "parser",
+         call=_timed_parse("benchmark", BENCH + "[x] " + "ab " * 350000 + "\n"), expect=()
+         , ok=lambda r, tmp: r.interface_throughput == 348.038),
+    Case("bench-1mb-key-line-linear", "parser",
+         call=_timed_parse("benchmark", "[e2e] " + "a" * 1_000_000 + ": 1\n"), expect=("long.log",)),
+)
+
+# ---------------------------------------------------------------- parsers: ais_bench
+add(
+    _parse_case("ais-json-nan", "ais_bench", json.dumps(AIS_JSON).replace("500.0", "NaN"), ("NaN",), "sumary.json"),
+    _parse_case("ais-json-infinity", "ais_bench", json.dumps(AIS_JSON).replace("500.0", "Infinity"), ("Infinity",),
+                "sumary.json"),
+    _parse_case("ais-json-list-throughput", "ais_bench", json.dumps({**AIS_JSON, "throughput": [1, 2]}),
+                ("throughput",), "sumary.json"),
+    _parse_case("ais-json-string-throughput", "ais_bench", json.dumps({**AIS_JSON, "throughput": "fast"}),
+                ("fast",), "sumary.json"),
+    _parse_case("ais-json-zero-mean", "ais_bench",
+                json.dumps({**AIS_JSON, "NPU_compute_time": {**AIS_JSON["NPU_compute_time"], "mean": 0}}),
+                ("mean",), "sumary.json"),
+    _parse_case("ais-json-negative-batch", "ais_bench", json.dumps({**AIS_JSON, "batchsize": -4}), ("batchsize",),
+                "sumary.json"),
+    _parse_case("ais-json-deep-nesting", "ais_bench", "{" + '"a":[' * 100000 + "]" * 100000 + "}", ("invalid JSON",),
+                "sumary.json"),
+    _parse_case("ais-json-truncated", "ais_bench", json.dumps(AIS_JSON)[:40], ("invalid JSON",), "sumary.json"),
+    _parse_case("ais-console-throughput-zero", "ais_bench", _sub(AIS, ": 407.16610891670894", ": 0"), ("throughput",)),
+    _parse_case("ais-console-mean-negative", "ais_bench", AIS.replace("mean = 2.4560000896453857", "mean = -2.4"),
+                ("-2.4",)),
+    _parse_case("ais-console-mean-above-max", "ais_bench", AIS.replace("mean = 2.4560000896453857", "mean = 99.0"),
+                ("99.0",)),
+    _parse_case("ais-console-1e999", "ais_bench", AIS.replace("median = 2.4560000896453857", "median = 1e999"),
+                ("1e999",)),
+    _parse_case("ais-console-second-summary", "ais_bench",
+                AIS + "[INFO] throughput 1000*batchsize.mean(1)/NPU_compute_time.mean(2.0): 0.5\n",
+                ("line 16", "NPU_compute_time.mean")),
+    _parse_case("ais-console-no-summary", "ais_bench", "[INFO] acl init success\n", ("NPU_compute_time",)),
+    Case("ais-32k-line-linear", "parser", call=_timed_parse("ais_bench", "x" * 32000 + " (ms) \n"),
+         expect=("long.log", "NPU_compute_time")),
+    Case("ais-1mb-line-linear", "parser", call=_timed_parse("ais_bench", "a_" * 500_000 + "\n"),
+         expect=("long.log", "NPU_compute_time")),
+)
+
+# ---------------------------------------------------------------- parsers: vamp
+add(
+    _parse_case("vamp-throughput-zero", "vamp", _sub(VAMP, "throughput (qps): 36.1415", "throughput (qps): 0"),
+                ("throughput (qps)",)),
+    _parse_case("vamp-throughput-negative", "vamp", _sub(VAMP, "throughput (qps): 36.1415", "throughput (qps): -3"),
+                ("-3",)),
+    _parse_case("vamp-throughput-inf", "vamp", _sub(VAMP, "throughput (qps): 36.1415", "throughput (qps): 1e400"),
+                ("1e400",)),
+    _parse_case("vamp-latency-negative", "vamp", _sub(VAMP, "p99 latency: 83121", "p99 latency: -83121"),
+                ("-83121",)),
+    _parse_case("vamp-latency-zero", "vamp", _sub(VAMP, "p99 latency: 83121", "p99 latency: 0"), ("p99",)),
+    _parse_case("vamp-ai-utilize-150", "vamp", _sub(VAMP, "ai utilize (%): 94.381", "ai utilize (%): 150"),
+                ("150",)),
+    _parse_case("vamp-batch-fraction", "vamp", _sub(VAMP, "batch size: 1", "batch size: 1.5"), ("1.5",)),
+    _parse_case("vamp-instances-zero", "vamp", _sub(VAMP, "number of instances in each device: 1",
+                                                    "number of instances in each device: 0"), ("instances",)),
+    _parse_case("vamp-second-throughput", "vamp", VAMP + "throughput (qps): 99.0\n", ("throughput",)),
+    _parse_case("vamp-avg-above-max", "vamp", VAMP.replace("avg latency: ", "avg latency: 9", 1), ("avg",)),
+    _parse_case("vamp-missing-throughput", "vamp", "\n".join(l for l in VAMP.splitlines() if "throughput" not in l),
+                ("throughput (qps)",)),
+    Case("vamp-1mb-line-linear", "parser", call=_timed_parse("vamp", "devices: [" + "1," * 500_000 + "\n"),
+         expect=("long.log",)),
+)
+
+# ---------------------------------------------------------------- parsers: trtexec
+add(
+    _parse_case("trt-mean-1e999", "trtexec", TRT_NEW.replace("mean = 9.6 ms", "mean = 1e999 ms"), ("1e999",)),
+    _parse_case("trt-mean-denormal", "trtexec",
+                TRT_NEW.replace("min = 8.9 ms", "min = 1e-320 ms").replace("mean = 9.6 ms", "mean = 1e-320 ms")
+                .replace("median = 9.5 ms", "median = 1e-320 ms"), ("1e-320",)),
+    _parse_case("trt-old-mean-zero", "trtexec", _sub(TRT_OLD, "mean: 39.3814 ms", "mean: 0 ms"), ("mean",)),
+    _parse_case("trt-old-min-negative", "trtexec", _sub(TRT_OLD, "min: 38.6577 ms", "min: -1 ms"), ("-1",)),
+    _parse_case("trt-old-mean-above-max", "trtexec", _sub(TRT_OLD, "mean: 39.3814 ms", "mean: 99.0 ms"), ("99.0",)),
+    _parse_case("trt-qps-zero", "trtexec", TRT_NEW.replace("120.699 qps", "0 qps"), ("Throughput",)),
+    _parse_case("trt-total-negative", "trtexec", _sub(TRT_OLD, "total compute time: 3.07175 s",
+                                                      "total compute time: -3 s"), ("-3",)),
+    _parse_case("trt-no-block", "trtexec", "[I] Starting inference\n", ("GPU Compute",)),
+    Case("trt-1mb-line-linear", "parser", call=_timed_parse("trtexec", "GPU Compute Time: " + "min = 1" * 150_000),
+         expect=("long.log",)),
+)
+
+# ---------------------------------------------------------------- parsers: op_statistic, npu-smi, parse-log
+add(
+    _parse_case("opstat-count-fraction", "op_statistic", OPSTAT.replace("TransData,AI Core,4,", "TransData,AI Core,4.7,"),
+                ("4.7",), "op.csv"),
+    _parse_case("opstat-carriage-return", "op_statistic", OPSTAT.replace("TransData", '"Trans\rData'), ("op.csv",),
+                "op.csv"),
+    _parse_case("opstat-ratio-150", "op_statistic", OPSTAT.replace("44.2515", "150"), ("150",), "op.csv"),
+    _parse_case("opstat-ratio-negative", "op_statistic", OPSTAT.replace("44.2515", "-5"), ("-5",), "op.csv"),
+    _parse_case("opstat-ratio-sum-over-100", "op_statistic", OPSTAT.replace("5.996379", "55.996379"),
+                ("Ratio(%)",), "op.csv"),
+    _parse_case("opstat-time-nan", "op_statistic", OPSTAT.replace("935253.6", "nan"), ("nan",), "op.csv"),
+    _parse_case("opstat-time-negative", "op_statistic", OPSTAT.replace("935253.6", "-935253.6"), ("-935253.6",),
+                "op.csv"),
+    _parse_case("opstat-count-zero", "op_statistic", OPSTAT.replace("TransData,AI Core,4,", "TransData,AI Core,0,"),
+                ("Count",), "op.csv"),
+    _parse_case("opstat-header-only", "op_statistic", OPSTAT.splitlines()[0] + "\n", ("no op rows",), "op.csv"),
+    _parse_case("npu-smi-no-row", "npu-smi", "+----+\n| nothing |\n", ("NPU row",)),
+    Case("parse-log-hotspot-nan", "parser", setup=_write("op.csv", OPSTAT),
+         argv=["parse-log", "op_statistic", "{tmp}/op.csv", "--hotspot-share", "nan"], expect=("--hotspot-share", "nan")),
+    Case("parse-log-hotspot-150", "parser", setup=_write("op.csv", OPSTAT),
+         argv=["parse-log", "op_statistic", "{tmp}/op.csv", "--hotspot-share", "150"], expect=("--hotspot-share", "150")),
+    Case("parse-log-hotspot-negative", "parser", setup=_write("op.csv", OPSTAT),
+         argv=["parse-log", "op_statistic", "{tmp}/op.csv", "--hotspot-share=-1"], expect=("--hotspot-share", "-1")),
+    Case("parse-log-file-is-folder", "parser", argv=["parse-log", "vamp", "{tmp}"], expect=("{tmp}",)),
+    Case("parse-log-missing-file", "parser", argv=["parse-log", "vamp", "{tmp}/absent.log"],
+         expect=("{tmp}/absent.log",)),
+    _parse_case("parse-log-non-utf8", "vamp", b"throughput (qps): \xff\xfe 36\n", ()),
+)
+
+# ---------------------------------------------------------------- checkpoints
+add(
+    Case("ckpt-legacy-declares-4gb", "checkpoint", setup=_legacy_bomb("bomb.pth"), call=_load_sd("bomb.pth"),
+         expect=("{tmp}/bomb.pth", "4000000000", "before allocating")),
+    Case("ckpt-zip-deflated-1gib", "checkpoint", setup=_zip_bomb("bomb.pt", BOMB_BYTES), call=_load_sd("bomb.pt"),
+         expect=("{tmp}/bomb.pt", "compressed")),
+    Case("ckpt-int64-weights", "checkpoint", setup=_save_sd("int.pth", lambda v: (v * 100).long()),
+         call=_load_into("int.pth"), expect=("{tmp}/int.pth", "int64")),
+    Case("ckpt-int32-weights", "checkpoint", setup=_save_sd("i32.pth", lambda v: v.int()),
+         call=_load_into("i32.pth"), expect=("{tmp}/i32.pth", "int32")),
+    Case("ckpt-bool-weights", "checkpoint", setup=_save_sd("b.pth", lambda v: v > 0),
+         call=_load_into("b.pth"), expect=("{tmp}/b.pth", "bool")),
+    Case("ckpt-nan-weights", "checkpoint", setup=_save_sd("nan.pth", _nan_first), call=_load_into("nan.pth"),
+         expect=("{tmp}/nan.pth", "NaN")),
+    Case("ckpt-inf-weights", "checkpoint", setup=_save_sd("inf.pth", _inf_first), call=_load_into("inf.pth"),
+         expect=("{tmp}/inf.pth", "non-finite")),
+    Case("ckpt-nan-weights-eval-json", "checkpoint", setup=_both(_save_sd("nan.pth", _nan_first),
+                                                                 _eval_folder()[1]),
+         argv=_eval_folder("--weights", "{tmp}/nan.pth", "--json")[0], expect=("{tmp}/nan.pth",)),
+    Case("ckpt-nan-weights-export", "checkpoint", setup=_save_sd("nan.pth", _nan_first),
+         argv=["export", "srcnn", "--weights", "{tmp}/nan.pth", "-o", "{tmp}/m.onnx"], expect=("{tmp}/nan.pth",)),
+    Case("ckpt-malicious-torch-save", "checkpoint", setup=_malicious_torch("evil.pth", "pwned"),
+         call=_load_sd("evil.pth"), expect=("{tmp}/evil.pth", "system"), marker="pwned"),
+    Case("ckpt-malicious-bare-pickle", "checkpoint", setup=_malicious_pickle("evil.pkl", "pwned"),
+         call=_load_sd("evil.pkl"), expect=("{tmp}/evil.pkl", "system"), marker="pwned"),
+    Case("ckpt-malicious-export-cli", "checkpoint", setup=_malicious_torch("evil.pth", "pwned"),
+         argv=["export", "srcnn", "--weights", "{tmp}/evil.pth", "-o", "{tmp}/m.onnx"],
+         expect=("{tmp}/evil.pth",), marker="pwned"),
+    Case("ckpt-truncated", "checkpoint", setup=lambda tmp: (_save_sd("full.pth")(tmp), (tmp / "cut.pth").write_bytes(
+        (tmp / "full.pth").read_bytes()[:3000])), call=_load_sd("cut.pth"), expect=("{tmp}/cut.pth",)),
+    Case("ckpt-empty-file", "checkpoint", setup=_write("empty.pth", b""), call=_load_sd("empty.pth"),
+         expect=("{tmp}/empty.pth",)),
+    Case("ckpt-text-file", "checkpoint", setup=_write("notes.pth", "these are not weights\n"),
+         call=_load_sd("notes.pth"), expect=("{tmp}/notes.pth",)),
+    Case("ckpt-zip-without-pickle", "checkpoint",
+         setup=lambda tmp: zipfile.ZipFile(tmp / "x.pt", "w").writestr("hello.txt", "hi"),
+         call=_load_sd("x.pt"), expect=("{tmp}/x.pt",)),
+    Case("ckpt-weights-is-folder", "checkpoint", argv=["export", "srcnn", "--weights", "{tmp}", "-o", "{tmp}/m.onnx"],
+         expect=("{tmp}",)),
+    Case("ckpt-wrong-architecture", "checkpoint",
+         setup=lambda tmp: __import__("torch").save({"conv.weight": __import__("torch").zeros(3)}, tmp / "w.pth"),
+         call=_load_into("w.pth"), expect=("{tmp}/w.pth", "does not fit")),
+    Case("ckpt-nested-string", "checkpoint", setup=lambda tmp: __import__("torch").save({"model": "x"}, tmp / "s.pth"),
+         call=_load_sd("s.pth"), expect=("{tmp}/s.pth",)),
+    Case("train-resume-garbage", "checkpoint", setup=_write("ck.pt", b"\x80\x02garbage" * 10),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt",)),
+    Case("train-resume-foreign-global", "checkpoint",
+         setup=lambda tmp: __import__("torch").save({"c": __import__("fractions").Fraction(1, 3)}, tmp / "ck.pt"),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt", "allow-list")),
+    Case("train-resume-zip-bomb", "checkpoint", setup=_zip_bomb("ck.pt", 1 << 24),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt", "compressed")),
+)
+
+# ---------------------------------------------------------------- images and datasets
+add(
+    Case("img-16bit-gray-png", "dataset", setup=_png("imgs/g.png", GRAY16), call=_read_folder_first,
+         ok=lambda r, tmp: np.array_equal(r[..., 0], np.floor(GRAY16 / 257 + 0.5).astype(np.uint8))),
+    Case("img-16bit-rgb-png", "dataset", setup=_cv2_png("imgs/c.png", RGB16_BGR), call=_read_folder_first,
+         ok=lambda r, tmp: np.array_equal(r, np.floor(RGB16_BGR[..., ::-1] / 257 + 0.5).astype(np.uint8))),
+    Case("img-float-tiff", "dataset", setup=_png("imgs/f.tif", RNG.random((16, 16)).astype(np.float32)),
+         call=_read_folder_first, expect=("{tmp}/imgs/f.tif", "float")),
+    Case("img-int32-tiff", "dataset", setup=_png("imgs/i.tif", RNG.integers(0, 70000, (16, 16)).astype(np.int32)),
+         call=_read_folder_first, expect=("{tmp}/imgs/i.tif",)),
+    Case("img-30000x30000-png", "dataset", setup=_png_header("imgs/big.png", 30000, 30000), call=_read_folder_first,
+         expect=("{tmp}/imgs/big.png", "900000000")),
+    Case("img-12000x12000-png", "dataset", setup=_png_header("imgs/big.png", 12000, 12000), call=_read_folder_first,
+         expect=("{tmp}/imgs/big.png", "12000x12000")),
+    Case("img-empty-file", "dataset", setup=_write("imgs/e.png", b""), call=_read_folder_first,
+         expect=("{tmp}/imgs/e.png",)),
+    Case("img-text-as-png", "dataset", setup=_write("imgs/t.png", "hello"), call=_read_folder_first,
+         expect=("{tmp}/imgs/t.png",)),
+    Case("img-truncated-png", "dataset",
+         setup=lambda tmp: (_png("imgs/full.png", IMG64)(tmp),
+                            (tmp / "imgs" / "cut.png").write_bytes((tmp / "imgs" / "full.png").read_bytes()[:300]),
+                            (tmp / "imgs" / "full.png").unlink()),
+         call=_read_folder_first, expect=("{tmp}/imgs/cut.png",)),
+    Case("img-png-header-only-jpg", "dataset", setup=_write("imgs/j.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 20),
+         call=_read_folder_first, expect=("{tmp}/imgs/j.jpg",)),
+    Case("eval-1x1-image", "dataset", argv=_eval_folder(size=1)[0], setup=_eval_folder(size=1)[1],
+         expect=("{tmp}/imgs/a.png", "1x1")),
+    Case("eval-3x3-image", "dataset", argv=_eval_folder(size=3)[0], setup=_eval_folder(size=3)[1],
+         expect=("{tmp}/imgs/a.png", "3x3")),
+    Case("eval-8x8-image", "dataset", argv=_eval_folder(size=8)[0], setup=_eval_folder(size=8)[1],
+         expect=("{tmp}/imgs/a.png", "8x8")),
+    Case("eval-12x12-image", "dataset", argv=_eval_folder(size=12)[0], setup=_eval_folder(size=12)[1],
+         expect=("{tmp}/imgs/a.png", "12x12")),
+    Case("mat-im-gt-string", "dataset", setup=_mat("not an image"), call=_dataset("vdsr-mat", 2),
+         expect=("bird_GT_x2.mat", "im_gt")),
+    Case("mat-im-gt-2d", "dataset", setup=_mat(np.zeros((16, 16), np.uint8)), call=_dataset("vdsr-mat", 2),
+         expect=("bird_GT_x2.mat", "im_gt")),
+    Case("mat-im-gt-float", "dataset", setup=_mat(RNG.random((16, 16, 3))), call=_dataset("vdsr-mat", 2),
+         expect=("bird_GT_x2.mat", "float64")),
+    Case("mat-im-gt-y-wrong-shape", "dataset", setup=_mat(IMG64[:16, :16], im_gt_y=np.zeros((8, 8))),
+         call=_dataset("vdsr-mat", 2), expect=("bird_GT_x2.mat", "im_gt_y")),
+    Case("mat-im-b-y-nan", "dataset", setup=_mat(IMG64[:16, :16], im_b_y=np.full((16, 16), np.nan)),
+         call=_dataset("vdsr-mat", 2), expect=("bird_GT_x2.mat", "im_b_y")),
+    Case("mat-garbage", "dataset", setup=_write("data/set5/vdsr_mat/bird_GT_x2.mat", b"MATLAB 5.0 garbage" * 5),
+         call=_dataset("vdsr-mat", 2), expect=("bird_GT_x2.mat",)),
+    Case("selfexsr-pair-mismatch", "dataset", setup=_selfexsr(4, 20), call=_dataset("selfexsr", 4, "lr"),
+         expect=("img_001_SRF_4_LR.png", "20x20")),
+    Case("selfexsr-lr-same-as-hr", "dataset", setup=_selfexsr(2, 64), call=_dataset("selfexsr", 2, "lr"),
+         expect=("img_001_SRF_2_LR.png", "64x64")),
+    Case("set5-bicubic-of-another-image", "dataset", setup=_set5(40), call=_dataset("set5", 2, "bicubic"),
+         expect=("bird_GT_scale_2.bmp", "40x40")),
+    Case("div2k-lr-size-mismatch", "dataset",
+         setup=lambda tmp: (_png("data/DIV2K_valid_HR/0801.png", IMG64)(tmp),
+                            _png("data/DIV2K_valid_LR_bicubic/X2/0801x2.png", IMG64[:30, :30])(tmp)),
+         call=_dataset("div2k", 2, "lr"), expect=("0801x2.png", "30x30")),
+    Case("folder-lr-files-not-hr", "dataset",
+         setup=lambda tmp: (_png("imgs/img_001_SRF_2_HR.png", IMG64)(tmp),
+                            _png("imgs/img_001_SRF_2_LR.png", IMG64[:32, :32])(tmp)),
+         call=lambda tmp: __import__("srharness.data.datasets", fromlist=["x"]).load_dataset("folder", tmp / "imgs",
+                                                                                             2).names(),
+         ok=lambda r, tmp: r == ["img_001_SRF_2"]),
+    Case("folder-only-lr-files", "dataset", setup=_png("imgs/x_LR.png", IMG64),
+         call=lambda tmp: __import__("srharness.data.datasets", fromlist=["x"]).load_dataset("folder", tmp / "imgs"),
+         expect=("{tmp}/imgs",)),
+    Case("dataset-folder-missing", "dataset", argv=["eval", "srcnn", "--dataset", "folder", "--data-dir",
+                                                    "{tmp}/nope"], expect=("{tmp}/nope",)),
+    Case("eval-images-empty", "dataset", argv=_eval_folder("--images", "")[0], setup=_eval_folder()[1],
+         expect=("--images",)),
+    Case("eval-images-empty-entry", "dataset", argv=_eval_folder("--images", "a,,b")[0], setup=_eval_folder()[1],
+         expect=("--images", "a,,b")),
+    Case("eval-images-unknown", "dataset", argv=_eval_folder("--images", "zebra")[0], setup=_eval_folder()[1],
+         expect=("zebra",)),
+    Case("eval-weights-auto-empty-weights-dir", "dataset",
+         argv=_eval_folder("--weights", "auto", "--weights-dir", "{tmp}/w")[0],
+         setup=_both(_eval_folder()[1], lambda tmp: (tmp / "w").mkdir()), expect=("{tmp}/w",)),
+    Case("eval-weights-auto-folder-dataset", "dataset", needs_data=True,
+         argv=["eval", "vdsr", "--scale", "2", "--dataset", "folder", "--data-dir", "{tmp}/imgs", "--protocol",
+               "benchmark", "--weights", "auto", "--weights-dir", str(DATA_DIR / "weights"), "--json"],
+         setup=_png("imgs/a.png", IMG64[:24, :24]),
+         ok=lambda out, tmp: "model_epoch_50.pth" in out or "vdsr_state_dict.pth" in out),
+)
+
+# ---------------------------------------------------------------- goldens
+add(
+    _golden_case("golden-duplicate-id", GOOD_GOLDEN + GOOD_GOLDEN.split("figures:\n")[1], ("duplicate",)),
+    _golden_case("golden-duplicate-key", _g("    unit: dB\n", "    unit: dB\n    unit: K\n"), ("duplicate key 'unit'",)),
+    _golden_case("golden-tolerance-nan", _g("tolerance: 0.01", "tolerance: .nan"), ("tolerance",)),
+    _golden_case("golden-tolerance-inf", _g("tolerance: 0.01", "tolerance: .inf"), ("tolerance",)),
+    _golden_case("golden-tolerance-negative", _g("tolerance: 0.01", "tolerance: -0.1"), ("tolerance",)),
+    _golden_case("golden-exceeds-with-tolerance", _g("    source:", "    rule: {type: exceeds, tolerance: 0.5}\n    source:"),
+                 ("exceeds", "tolerance")),
+    _golden_case("golden-unknown-model", _g("model: rdn", "model: rnd"), ("'rnd'",)),
+    _golden_case("golden-unknown-figure-model", _g("    unit: dB\n", "    unit: dB\n    model: vsdr\n"), ("'vsdr'",)),
+    _golden_case("golden-unknown-protocol", _g("protocol: rdn-yjn870", "protocol: rdn-yjn87"), ("'rdn-yjn87'",)),
+    _golden_case("golden-unknown-hardware", _g("hardware: cpu", "hardware: acsend"), ("'acsend'",)),
+    _golden_case("golden-unknown-backend", _g("backend: torch", "backend: tourch"), ("'tourch'",)),
+    _golden_case("golden-empty-id", _g("id: rdn/x2/set5/psnr/repo", "id: ''"), ("id",)),
+    _golden_case("golden-id-with-space", _g("id: rdn/x2/set5/psnr/repo", "id: 'rdn x2'"), ("'rdn x2'",)),
+    _golden_case("golden-null-id", _g("id: rdn/x2/set5/psnr/repo", "id: null"), ("'id'",)),
+    _golden_case("golden-dangling-compared-with",
+                 _g("    source:", "    compared_with: rdn/x2/set5/psnr/nope\n    expected_verdict: pass\n    source:"),
+                 ("rdn/x2/set5/psnr/nope",)),
+    _golden_case("golden-alias-bomb-check", _alias_bomb(), ("alias",)),
+    _golden_case("golden-alias-bomb-list", _alias_bomb(), ("alias",), cmd="list"),
+    _golden_case("golden-non-utf8", GOOD_GOLDEN.encode() + b"# \xff\xfe latin-1 comment\n", ("UTF-8",)),
+    _golden_case("golden-deep-nesting", GOOD_GOLDEN + "x: " + "[" * 100000 + "]" * 100000 + "\n", ("nested",)),
+    _golden_case("golden-5000-digit-value", _g("value: 38.18", "value: " + "9" * 5000), ("5000",)),
+    _golden_case("golden-huge-value", _g("value: 38.18", "value: 1.0e+300"), ("1e+300",)),
+    _golden_case("golden-value-inf", _g("value: 38.18", "value: .inf"), ("value",)),
+    _golden_case("golden-value-nan", _g("value: 38.18", "value: .nan"), ("value",)),
+    _golden_case("golden-defaults-rule-string", _g("rule: {type: relative, tolerance: 0.01, sides: one-sided}",
+                                                   "rule: relative"), ("rule",)),
+    _golden_case("golden-defaults-scale-string", _g("defaults:\n", "defaults:\n  scale: two\n"), ("'two'",)),
+    _golden_case("golden-relative-on-zero", _g("value: 38.18", "value: 0"), ("golden of 0",)),
+    _golden_case("golden-scale-zero", _g("    unit: dB\n", "    unit: dB\n    scale: 0\n"), ("scale",)),
+    _golden_case("golden-empty-document", _g("{document: seeds/002.txt}", "{document: ''}"), ("document",)),
+    _golden_case("golden-tolerance-string", _g("tolerance: 0.01", "tolerance: 1%"), ("tolerance",)),
+    _golden_case("golden-python-tag", GOOD_GOLDEN + "x: !!python/object/apply:os.system ['touch {tmp}/pwned']\n",
+                 ("python/object",), marker="pwned"),
+    _golden_case("golden-not-a-mapping", "- 1\n- 2\n", ("mapping",)),
+    _golden_case("golden-invalid-yaml", "model: rdn\nfigures: [\n", ("not valid YAML",)),
+    Case("golden-file-over-1mb", "golden", argv=["golden", "check", "{tmp}/g/rdn.yaml"],
+         setup=_write("g/rdn.yaml", GOOD_GOLDEN + "# " + "x" * (1 << 21) + "\n"), expect=("{tmp}/g/rdn.yaml", "bytes")),
+    Case("golden-check-missing-file", "golden", argv=["golden", "check", "{tmp}/absent.yaml"],
+         expect=("{tmp}/absent.yaml",)),
+    Case("golden-judge-nan", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR),
+                                             "vdsr/x4/set5/psnr/vacc-guide-torch", "nan"], expect=("nan",)),
+    Case("golden-judge-inf", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR),
+                                             "vdsr/x4/set5/psnr/vacc-guide-torch", "inf"], expect=("inf",)),
+    Case("golden-judge-minus-inf", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR), "--",
+                                                   "vdsr/x4/set5/psnr/vacc-guide-torch", "-inf"], expect=("-inf",)),
+    Case("golden-judge-text", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR),
+                                              "vdsr/x4/set5/psnr/vacc-guide-torch", "good"], expect=("good",)),
+    Case("golden-judge-unknown-id", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR),
+                                                    "vdsr/x4/nope", "30"], expect=("vdsr/x4/nope",)),
+    _golden_case("golden-judge-in-bad-dir", _g("tolerance: 0.01", "tolerance: .nan"), ("tolerance",), cmd="judge"),
+)
+
+# ---------------------------------------------------------------- arguments
+add(
+    Case("bench-min-seconds-nan", "argument", argv=_bench("--min-seconds", "nan"), expect=("--min-seconds", "nan")),
+    Case("bench-warmup-seconds-inf", "argument", argv=_bench("--warmup-seconds", "inf"),
+         expect=("--warmup-seconds", "inf")),
+    Case("bench-min-seconds-negative", "argument", argv=_bench("--min-seconds", "-1"), expect=("--min-seconds", "-1")),
+    Case("bench-threads-negative", "argument", argv=_bench("--threads", "-3"), expect=("--threads", "-3")),
+    Case("bench-unstable-cv-negative", "argument", argv=_bench("--unstable-cv", "-1"),
+         expect=("--unstable-cv", "-1")),
+    Case("bench-unstable-cv-nan", "argument", argv=_bench("--unstable-cv", "nan"), expect=("--unstable-cv", "nan")),
+    Case("bench-shape-zero", "argument", argv=_bench("--shape", "0x0"), expect=("--shape", "0x0")),
+    Case("bench-shape-huge", "argument", argv=_bench("--shape", "100000x100000"),
+         expect=("--shape", "100000x100000"), unsafe_before="traceback"),
+    Case("bench-shape-text", "argument", argv=_bench("--shape", "big"), expect=("--shape", "big")),
+    Case("bench-batch-zero", "argument", argv=_bench("--batch", "0"), expect=("--batch", "0")),
+    Case("bench-iterations-text", "argument", argv=_bench("--iterations", "many"), expect=("--iterations", "many")),
+    Case("bench-iterations-zero", "argument", argv=_bench("--iterations", "0"), expect=("--iterations",)),
+    Case("bench-scale-5", "argument", argv=["bench", "srcnn", "--scale", "5", "--shape", "16x16", "--iterations", "1",
+                                            "--min-seconds", "0"], expect=("5",)),
+    Case("bench-workdir-is-file", "argument", setup=_write("f", "x"), argv=_bench("--workdir", "{tmp}/f"),
+         expect=("{tmp}/f",)),
+    Case("export-opset-1", "argument", argv=["export", "srcnn", "--opset", "1", "-o", "{tmp}/m.onnx"],
+         expect=("--opset", "1")),
+    Case("export-opset-99", "argument", argv=["export", "srcnn", "--opset", "99", "-o", "{tmp}/m.onnx"],
+         expect=("--opset", "99")),
+    Case("export-opset-21-legacy", "argument", argv=["export", "srcnn", "--opset", "21", "-o", "{tmp}/m.onnx"],
+         expect=("--opset 21",)),
+    Case("export-opset-text", "argument", argv=["export", "srcnn", "--opset", "nine", "-o", "{tmp}/m.onnx"],
+         expect=("--opset", "nine")),
+    Case("export-shape-huge", "argument", argv=["export", "srcnn", "--shape", "100000x100000", "-o", "{tmp}/m.onnx"],
+         expect=("--shape", "100000x100000"), unsafe_before="traceback"),
+    Case("export-shape-zero", "argument", argv=["export", "srcnn", "--shape", "0x16", "-o", "{tmp}/m.onnx"],
+         expect=("--shape", "0x16")),
+    Case("export-scale-5", "argument", argv=["export", "srcnn", "--scale", "5", "-o", "{tmp}/m.onnx"],
+         expect=("x5",)),
+    Case("export-scale-negative", "argument", argv=["export", "srcnn", "--scale", "-2", "-o", "{tmp}/m.onnx"],
+         expect=("-2",)),
+    Case("export-unknown-model", "argument", argv=["export", "srcnnn", "-o", "{tmp}/m.onnx"], expect=("srcnnn",)),
+    Case("eval-tile-1", "argument", argv=_eval_folder("--tile", "1")[0], setup=_eval_folder()[1], expect=("--tile 1",)),
+    Case("eval-tile-20", "argument", argv=_eval_folder("--tile", "20")[0], setup=_eval_folder()[1],
+         expect=("--tile 20",)),
+    Case("eval-tile-negative", "argument", argv=_eval_folder("--tile", "-5")[0], setup=_eval_folder()[1],
+         expect=("--tile", "-5")),
+    Case("eval-scale-5", "argument", argv=_eval_folder("--scale", "5")[0], setup=_eval_folder()[1], expect=("x5",)),
+    Case("eval-scale-text", "argument", argv=_eval_folder("--scale", "two")[0], setup=_eval_folder()[1],
+         expect=("--scale", "two")),
+    Case("eval-unknown-protocol", "argument", argv=_eval_folder("--protocol", "benchmrk")[0], setup=_eval_folder()[1],
+         expect=("benchmrk",)),
+    Case("eval-unknown-dataset", "argument", argv=["eval", "srcnn", "--dataset", "set14", "--data-dir", "{tmp}"],
+         expect=("set14",)),
+    Case("eval-work-dir-is-file", "argument", argv=_eval_folder("--backend", "ort", "--work-dir", "{tmp}/f")[0],
+         setup=_both(_eval_folder()[1], _write("f", "x")), expect=("{tmp}/f",)),
+    Case("train-scale-5", "argument", argv=_train("--scale", "5"), expect=("x5",)),
+    Case("train-lr-nan", "argument", argv=_train("--lr", "nan"), expect=("--lr", "nan")),
+    Case("train-lr-negative", "argument", argv=_train("--lr", "-0.1"), expect=("--lr", "-0.1")),
+    Case("train-steps-zero", "argument", argv=_train("--steps", "0"), expect=("--steps", "0")),
+    Case("train-batch-zero", "argument", argv=_train("--batch", "0"), expect=("--batch", "0")),
+    Case("train-patch-zero", "argument", argv=_train("--patch", "0"), expect=("--patch", "0")),
+    Case("train-workers-negative", "argument", argv=_train("--workers", "-1"), expect=("--workers", "-1")),
+    Case("train-nproc-zero", "argument", argv=_train("--nproc", "0"), expect=("--nproc", "0")),
+    Case("train-features-zero", "argument", argv=_train("--features", "0"), expect=("--features", "0")),
+    Case("train-threads-zero", "argument", argv=_train("--threads", "0"), expect=("--threads", "0")),
+    Case("train-checkpoint-every-negative", "argument", argv=_train("--checkpoint-every", "-5"),
+         expect=("--checkpoint-every", "-5")),
+    Case("train-data-dir-missing", "argument", argv=_train("--data-dir", "{tmp}/nope"), expect=("{tmp}/nope",)),
+    Case("hw-shape-env-bad", "argument", call=_shape_env("bad"), expect=("SRHARNESS_HW_SHAPE", "bad")),
+    Case("hw-shape-env-0x0", "argument", call=_shape_env("0x0"), expect=("SRHARNESS_HW_SHAPE", "0x0")),
+    Case("hw-shape-env-huge", "argument", call=_shape_env("100000x100000"), expect=("SRHARNESS_HW_SHAPE",)),
+    Case("hw-shape-env-negative", "argument", call=_shape_env("-4x16"), expect=("SRHARNESS_HW_SHAPE", "-4x16")),
+    Case("nightly-workers-true", "argument", call=_nightly("suites: [suites/srcnn]\nworkers: true\n"), expect=("workers", "True")),
+    Case("nightly-workers-negative", "argument", call=_nightly("suites: [suites/srcnn]\nworkers: -2\n"), expect=("workers", "-2")),
+    Case("nightly-workers-text", "argument", call=_nightly("suites: [suites/srcnn]\nworkers: many\n"), expect=("workers", "many")),
+    Case("perf-config-min-seconds-nan", "argument", call=_perf_config(min_seconds=float("nan")),
+         expect=("min_seconds", "nan"), errors=("ValueError",)),
+    Case("perf-config-warmup-inf", "argument", call=_perf_config(warmup_seconds=float("inf")),
+         expect=("warmup_seconds", "inf"), errors=("ValueError",)),
+    Case("perf-config-cv-negative", "argument", call=_perf_config(unstable_cv=-1.0),
+         expect=("unstable_cv", "-1"), errors=("ValueError",)),
+    Case("perf-zero-latency-throughput", "argument",
+         call=lambda tmp: __import__("srharness.perf", fromlist=["x"]).PerfResult([0.0, 0.0], 1, 0, 0.0, 0.0, 0.1)
+         .throughput, expect=("mean latency",)),
+    Case("perf-hotspot-share-nan", "argument",
+         call=lambda tmp: __import__("srharness.perf", fromlist=["x"]).find_hotspots(
+             __import__("srharness.tools.logs", fromlist=["x"]).parse_op_statistic(OPSTAT), float("nan")),
+         expect=("nan",), errors=("ValueError",)),
+)
+
+# ---------------------------------------------------------------- file system and vendor output
+add(
+    Case("export-output-is-folder", "filesystem", argv=["export", "srcnn", "-o", "{tmp}"], expect=("{tmp}",)),
+    Case("export-output-under-file", "filesystem", setup=_write("f", "x"),
+         argv=["export", "srcnn", "-o", "{tmp}/f/m.onnx"], expect=("{tmp}/f/m.onnx",)),
+    Case("export-output-unwritable", "filesystem", argv=["export", "srcnn", "-o", "/sys/srharness-test.onnx"],
+         expect=("/sys/srharness-test.onnx",)),
+    Case("export-output-missing-parent-ok", "filesystem", argv=["export", "srcnn", "-o", "{tmp}/new/dir/m.onnx"],
+         ok=lambda out, tmp: (tmp / "new" / "dir" / "m.onnx").is_file()),
+    Case("atomic-write-to-folder", "filesystem", call=_atomic_write("."), expect=("{tmp}",), errors=("OSError",)),
+    Case("atomic-write-under-file", "filesystem", setup=_write("f", "x"), call=_atomic_write("f/out.json"),
+         expect=("{tmp}/f/out.json",), errors=("OSError",)),
+    Case("atomic-write-full-disk", "filesystem", call=_full_disk, expect=("{tmp}/model.onnx", "No space"),
+         errors=("OSError",)),
+    Case("atomic-write-unwritable", "filesystem", call=_atomic_write("/sys/srharness-test.json"),
+         expect=("/sys/srharness-test.json",), errors=("OSError",)),
+    Case("stale-temporary-swept", "filesystem", setup=_stale_temp, call=_atomic_write("out/result.json"), ok=_swept),
+    Case("detect-non-utf8-tool-output", "filesystem", setup=_fake_tool("npu-smi", "| 0 310P3 | OK |\n\xff\xfe"
+                                                                         .encode("latin-1")),
+         call=lambda tmp: _detect_uncached("ascend"),
+         env={"PATH": "{tmp}/bin:" + os.environ.get("PATH", "")}, ok=lambda r, tmp: r.present),
+    Case("tool-not-executable", "filesystem", setup=_write("bin/atc", "not a program"),
+         call=lambda tmp: __import__("srharness.tools.process", fromlist=["x"]).run_tool(
+             [str(tmp / "bin" / "atc")], log_dir=tmp / "logs", timeout=5), expect=("atc",)),
+)
+
+
+def test_there_are_at_least_150_kinds():
+    assert len(CASES) >= 150, len(CASES)
+    assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_a_clear_error(case: Case, tmp_path: Path):
+    if case.needs_data and not (DATA_DIR / "weights").is_dir():
+        pytest.skip(f"needs the shared data ({DATA_DIR}/weights)")
+    verdict, why = classify(case, run_case(case, tmp_path), tmp_path)
+    assert verdict == "clear", f"{case.id}: {verdict}: {why}"
+
+
+# ============================================================================ the before/after table
+def main() -> int:
+    """Classify every case against the srharness on sys.path; print one line per case and the totals."""
+    import tempfile
+    import srharness
+    print(f"srharness from {Path(srharness.__file__).parent}", file=sys.stderr)
+    totals: dict[str, dict[str, int]] = {}
+    for case in CASES:
+        if case.needs_data and not (DATA_DIR / "weights").is_dir():
+            continue
+        if case.unsafe_before and "--unsafe-skip" in sys.argv:
+            verdict, why = case.unsafe_before, "not run here (would exhaust memory); outcome from the issue"
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                verdict, why = classify(case, run_case(case, Path(d), timeout=30), Path(d))
+        totals.setdefault(case.area, {}).setdefault(verdict, 0)
+        totals[case.area][verdict] += 1
+        print(f"{case.area:10s} {case.id:40s} {verdict:9s} {why[:150]!r}", flush=True)
+    print(json.dumps(totals, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
