@@ -158,7 +158,8 @@ class NodeError:
     fp16_overflow_count: int = 0
     elements: int = 0
     qdq_sqnr_db: float | None = None      # onnxruntime's qdq_err: the tensor before vs after its own QDQ
-    clipped_fraction: float | None = None # share of values its QDQ moved by more than half a step: range clipping
+    clipped_fraction: float | None = None # share of values beyond the calibrated range (by > half a step)
+    clip_error_share: float | None = None # share of the own-QDQ error energy that is that clipping
     weight_sqnr_db: float | None = None   # onnxruntime's weight error of the node's weight
     input_sqnr_db: float | None = None    # worst SQNR among the node's compared inputs
     gain_db: float | None = None          # input_sqnr_db - sqnr_db: SQNR lost at this node
@@ -203,8 +204,8 @@ def _node_summary(n: NodeError | None) -> dict[str, Any] | None:
     if n is None:
         return None
     keys = ("node", "tensor", "op_type", "depth", "cosine", "sqnr_db", "relative_l2", "max_abs_error",
-            "nan_count", "inf_count", "fp16_overflow_count", "qdq_sqnr_db", "clipped_fraction", "weight_sqnr_db",
-            "gain_db", "origin", "source", "extra")
+            "nan_count", "inf_count", "fp16_overflow_count", "qdq_sqnr_db", "clipped_fraction", "clip_error_share",
+            "weight_sqnr_db", "gain_db", "origin", "source", "extra")
     d = n.to_dict()
     return {k: d[k] for k in keys}
 
@@ -292,6 +293,9 @@ def localise(reference_onnx: str | Path, variant_onnx: str | Path, inputs: Seque
     qdq_accs: dict[str, ErrorAccumulator] = {}
     clipped: dict[str, list[int]] = {}
     scales = _activation_scales(var_g) if kind == "int8" else {}
+    # tensors whose ReLU the QDQ quantizer folded away (a Relu in the reference, none in the variant)
+    folded_relu = {t for t, n in ref_g.producer.items() if n.op_type == "Relu"
+                   and (var_g.real_producer(t) is None or var_g.real_producer(t).op_type != "Relu")}
     deployed_acc, output_acc = ErrorAccumulator(), ErrorAccumulator()
     timings = {"collect_s": 0.0, "deployed_s": 0.0}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -310,13 +314,22 @@ def localise(reference_onnx: str | Path, variant_onnx: str | Path, inputs: Seque
             pairs = _match(ref_acts, var_acts, kind)
             for name, (ref, var, pre) in pairs.items():
                 accs.setdefault(name, ErrorAccumulator()).update(ref, var)
-                if pre is not None:
-                    qdq_accs.setdefault(name, ErrorAccumulator()).update(pre, var)
-                    if name in scales:     # rounding moves a value by <= scale/2; more is the range clipping it
-                        moved = np.abs(pre.astype(np.float64) - var) > 0.5 * scales[name] * 1.01
-                        c = clipped.setdefault(name, [0, 0])
-                        c[0] += int(moved.sum())
-                        c[1] += moved.size
+                if pre is None:
+                    continue
+                raw = pre.astype(np.float64)
+                if name in scales:
+                    scale, rmin, rmax = scales[name]
+                    if name in folded_relu and abs(rmin) <= 0.5 * scale:
+                        raw = np.maximum(raw, 0.0)   # the QDQ's zero floor is the ReLU the quantizer removed
+                    # the own-QDQ error split: values beyond the calibrated range vs rounding inside it
+                    beyond = raw - np.clip(raw, rmin, rmax)
+                    c = clipped.setdefault(name, [0, 0, 0.0, 0.0])
+                    c[0] += int((np.abs(beyond) > 0.5 * scale).sum())
+                    c[1] += beyond.size
+                    c[2] += float(beyond.ravel() @ beyond.ravel())
+                    d = raw - var
+                    c[3] += float(d.ravel() @ d.ravel())
+                qdq_accs.setdefault(name, ErrorAccumulator()).update(raw, var)
             out = ref_g.outputs[0]
             if out in pairs and deployed is not None:
                 t0 = time.perf_counter()
@@ -343,6 +356,7 @@ def localise(reference_onnx: str | Path, variant_onnx: str | Path, inputs: Seque
             row.qdq_sqnr_db = _sqnr(qdq_accs[name])
         if name in clipped and clipped[name][1]:
             row.clipped_fraction = clipped[name][0] / clipped[name][1]
+            row.clip_error_share = clipped[name][2] / clipped[name][3] if clipped[name][3] > 0 else 0.0
         if node is not None:
             ins = [i for i in var_g.real_inputs(node, known) if i != name]
             if ins:
@@ -376,16 +390,19 @@ def localise(reference_onnx: str | Path, variant_onnx: str | Path, inputs: Seque
                        "collect_activations, create_activation_matching, create_weight_matching, compute_weight_error)"}
 
 
-def _activation_scales(graph: _Graph) -> dict[str, float]:
-    """Per-tensor activation scales of a QDQ graph: tensor -> the scale of its QuantizeLinear."""
+def _activation_scales(graph: _Graph) -> dict[str, tuple[float, float, float]]:
+    """Per-tensor activation quantisation of a QDQ graph: tensor -> (scale, rmin, rmax) of its
+    QuantizeLinear (the float range the integer range maps to)."""
     from onnx import numpy_helper
     inits = {t.name: t for t in graph.model.graph.initializer}
     out = {}
     for n in graph.model.graph.node:
-        if n.op_type == "QuantizeLinear" and len(n.input) > 1 and n.input[1] in inits:
-            scale = numpy_helper.to_array(inits[n.input[1]])
-            if scale.size == 1:
-                out[_strip_qdq(n.input[0])] = float(scale.reshape(()))
+        if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[1] in inits and n.input[2] in inits:
+            scale, zp = numpy_helper.to_array(inits[n.input[1]]), numpy_helper.to_array(inits[n.input[2]])
+            if scale.size == 1 and zp.dtype.kind in "iu":
+                info = np.iinfo(zp.dtype)
+                s, z = float(scale.reshape(())), int(zp.reshape(()))
+                out[_strip_qdq(n.input[0])] = (s, (info.min - z) * s, (info.max - z) * s)
     return out
 
 
@@ -596,8 +613,8 @@ def error_by_depth_png(nodes: Sequence[dict], first: dict | None, title: str = "
 
 
 TABLE_COLUMNS = ("depth", "node", "op_type", "tensor", "cosine", "sqnr_db", "relative_l2", "max_abs_error",
-                 "nan_count", "inf_count", "fp16_overflow_count", "qdq_sqnr_db", "clipped_fraction", "weight_sqnr_db",
-                 "gain_db",
+                 "nan_count", "inf_count", "fp16_overflow_count", "qdq_sqnr_db", "clipped_fraction", "clip_error_share",
+                 "weight_sqnr_db", "gain_db",
                  "origin", "source")
 
 
@@ -875,14 +892,17 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
                 # the drop is spread over the graph: a per-node fix is as large as the network. Say whether
                 # the calibration range is the cause (activations clipped) and try the other vamc mode once.
                 clip = [n["clipped_fraction"] for n in loc["nodes"] if n.get("clipped_fraction") is not None]
+                share = [n["clip_error_share"] for n in loc["nodes"] if n.get("clip_error_share") is not None]
                 other = "max" if mode != "max" else "kl_divergence"
                 alt = figure((), f"alternative calibrate_mode={other}", calibrate_mode=other)
                 repair_result["spread"] = {
                     "note": f"{len(rr.excluded_nodes)} of {rr.candidates} nodes are needed: the error is spread over "
-                            f"the graph, not in a few layers. Quantized activations have their values clipped by "
-                            f"their calibrated range in {min(clip, default=0):.1%}..{max(clip, default=0):.1%} of "
-                            f"elements (rounding alone moves none by more than half a step): a calibration-range "
-                            f"problem more than a precision one.",
+                            f"the graph, not in a few layers. {min(clip, default=0):.1%}..{max(clip, default=0):.1%} "
+                            f"of each quantized activation's values lie beyond its calibrated range, and that "
+                            f"clipping is {min(share, default=0):.0%}..{max(share, default=0):.0%} of the "
+                            f"activation's own quantisation error (the rest is rounding). Keeping nodes in higher "
+                            f"precision fixes both only by leaving the tensor in float; the calibration is the "
+                            f"other lever (tried below).",
                     "alternative": {"calibrate_mode": other, "psnr": alt.psnr, "passed": alt.passed,
                                     "seconds": alt.seconds}}
         result["repair"] = repair_result

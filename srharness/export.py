@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 import warnings
 from collections import Counter
@@ -258,13 +257,13 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
         raise ExportError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
 
     example = torch.rand(1, channels, *shape)
-    from srharness.fileio import check_destination, sweep_temporaries
+    from srharness.fileio import check_destination, sweep_temporaries, temp_prefix
     check_destination(out_path)   # a folder or a path under a file: refused before the export runs
     if out_path.parent.is_dir():
         sweep_temporaries(out_path.parent, out_path.name)
-    # named like fileio's temporaries (.<name>.<pid>.<random>.tmp) so a killed export's is swept
+    # named like fileio's temporaries (.<name>.<host>-<pid>.<random>.tmp) so a killed export's is swept
     try:
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.{os.getpid()}.", suffix=".tmp",
+        tmp_dir = Path(tempfile.mkdtemp(prefix=temp_prefix(out_path), suffix=".tmp",
                                         dir=out_path.parent if out_path.parent.is_dir() else None))
     except OSError as exc:   # an unwritable folder: name the file asked for, not our temporary
         raise type(exc)(exc.errno, exc.strerror, str(out_path)) from None

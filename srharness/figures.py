@@ -53,9 +53,7 @@ PUBLISHED_BACKENDS: dict[str, tuple[str, dict[str, Any]] | str] = {
     "torch-npu": "torch_npu training on an Ascend 8-device box: a training figure (suites/rcan_training)",
 }
 # Published protocol spellings that are a registered protocol with other parameters.
-PUBLISHED_PROTOCOLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "vdsr-vacc-multisize": ("vdsr-vacc", {"size": None}),     # each image at its own size
-}
+PUBLISHED_PROTOCOLS: dict[str, tuple[str, dict[str, Any]]] = {}
 # A figure whose model work exceeds this many multiply-accumulates on a CPU-computed backend is
 # not run in the suite (about a minute on 2 shared cores; VDSR x2 on full Set5 is 3.8e11):
 # it ends not judged, with the `srharness eval` command that measures it.
@@ -200,16 +198,20 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
         raise NotJudged(f"{g.metric} figure without a protocol or dataset: nothing to evaluate")
     backend, params = resolve_backend(g)
     protocol = _protocol(g, params)
+    missing, dataset = [], None      # every missing input is named, not just the first
     if env.data_dir is None:
-        raise NotJudged(f"no data: dataset {g.dataset} needs --sr-data-dir / SRHARNESS_DATA_DIR")
-    try:
-        dataset = load_dataset(GOLDEN_DATASETS.get(g.dataset, g.dataset), env.data_dir, scale)
-    except DatasetError as exc:
-        raise NotJudged(f"no data: {exc}") from None
+        missing.append(f"no data: dataset {g.dataset} needs --sr-data-dir / SRHARNESS_DATA_DIR")
+    else:
+        try:
+            dataset = load_dataset(GOLDEN_DATASETS.get(g.dataset, g.dataset), env.data_dir, scale)
+        except DatasetError as exc:
+            missing.append(f"no data: {exc}")
     weights = find_weights(env.weights_dir, g.model, scale) if spec.has_torch else None
     if spec.has_torch and weights is None:
-        raise NotJudged(f"no weights: no official {g.model} x{scale} checkpoint under "
-                        f"{env.weights_dir or '(no weights dir)'} (give it with --sr-weights-dir)")
+        missing.append(f"no weights: no official {g.model} x{scale} checkpoint under "
+                       f"{env.weights_dir or '(no weights dir)'} (give it with --sr-weights-dir)")
+    if missing:
+        raise NotJudged("; ".join(missing))
     hardware = get_backend(backend).hardware
     command = (f"srharness eval {g.model} --scale {scale} --dataset {GOLDEN_DATASETS.get(g.dataset, g.dataset)} "
                f"--protocol {g.protocol} --weights auto --backend {backend} --data-dir {env.data_dir}")
@@ -314,9 +316,18 @@ def _model(spec, scale: int, weights, env: FigureEnv):
 def _evaluate(protocol, runner, dataset, scale: int, spec):
     """protocols.evaluate with the runner; a card runner (run_files) takes the whole dataset in
     one tool run, as the guides' accuracy runs do, and each output is matched to its input."""
+    from srharness import report
     from srharness.protocols import evaluate
+    on_image = None
+    if report.active():
+        def on_image(name, image, prep, score):
+            to01 = 1.0 / protocol.data_range   # panels take [0,1] floats
+            report.attach_image_panel(
+                f"{protocol.name} x{scale} {name}", sr=np.clip(image * to01, 0, 1),
+                hr=np.clip(prep.reference * to01, 0, 1),
+                bicubic=None if prep.bicubic is None else np.clip(prep.bicubic * to01, 0, 1), psnr=score.psnr)
     if not hasattr(runner, "run_files"):
-        return evaluate(protocol, runner.run, dataset, scale, spec)
+        return evaluate(protocol, runner.run, dataset, scale, spec, on_image=on_image)
     preps = [protocol.prepare(s.hr(), scale, spec, name=s.name, sample=s) for s in dataset]
     outputs = runner.run_files([p.input for p in preps], [p.name for p in preps])
     by_input = {hashlib.sha256(np.ascontiguousarray(p.input).tobytes()).hexdigest(): o
@@ -324,4 +335,4 @@ def _evaluate(protocol, runner, dataset, scale: int, spec):
 
     def lookup(x):
         return by_input[hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()]
-    return evaluate(protocol, lookup, dataset, scale, spec)
+    return evaluate(protocol, lookup, dataset, scale, spec, on_image=on_image)

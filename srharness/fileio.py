@@ -1,9 +1,10 @@
 """Writing files so that nothing half-written is ever left behind (or taken for valid).
 
-The temporary beside the target is named `.<name>.<pid>.<random>.tmp`. A process killed
+The temporary beside the target is named `.<name>.<host>-<pid>.<random>.tmp`. A process killed
 mid-write (SIGKILL, power loss) cannot remove it, so every write first sweeps the stale
-temporaries of the same target, and the CLI sweeps its cache folders on start: a temporary whose
-writer process is gone (same host) or that is older than STALE_SECONDS (another host) is removed.
+temporaries of the same target, and the CLI sweeps its cache folders on start: a temporary of this
+host whose writer process is gone, or any temporary older than STALE_SECONDS (a folder shared with
+other hosts, whose pids mean nothing here), is removed. A live writer's temporary is never touched.
 
 Errors are the file system's own `OSError`s naming the path (the CLI prints them as "PATH:
 reason"): an output path that is a folder, lies under a file, or sits on a read-only or full
@@ -24,7 +25,17 @@ from typing import Iterable, Iterator
 
 STALE_SECONDS = 6 * 3600        # a temporary this old is stale even if its pid is alive elsewhere
 LOW_SPACE_BYTES = 1 << 20       # below this, a failed write is taken for a full disk
-_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]{1,32})-(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _host() -> str:
+    import socket
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname() or "host")[:32] or "host"
+
+
+def temp_prefix(path: Path) -> str:
+    """`.<name>.<host>-<pid>.`: the prefix of a temporary written beside `path` (mkstemp adds the rest)."""
+    return f".{path.name}.{_host()}-{os.getpid()}."
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,7 +58,9 @@ def is_stale_temporary(path: Path, now: float | None = None) -> bool:
         age = (now or time.time()) - path.lstat().st_mtime
     except OSError:
         return False
-    return age > STALE_SECONDS or not _pid_alive(int(m["pid"]))
+    if age > STALE_SECONDS:
+        return True
+    return m["host"] == _host() and not _pid_alive(int(m["pid"]))
 
 
 def sweep_temporaries(folder: str | Path, target: str | None = None) -> list[Path]:
@@ -132,7 +145,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     sweep_temporaries(path.parent, path.name)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as exc:   # name the file the user asked for, not our temporary
         raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)

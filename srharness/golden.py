@@ -280,6 +280,8 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_y
 def read_yaml(path: Path):
     """The YAML document of a golden file, read with every bound above; GoldenError names the file."""
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():   # a FIFO or /dev/zero never ends
+            raise GoldenError(f"{path}: not a regular file; give a golden .yaml file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise GoldenError(f"{path}: {size} bytes, more than {MAX_FILE_BYTES}: not a golden file")

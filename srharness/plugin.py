@@ -132,6 +132,13 @@ def pytest_configure(config):
             raise pytest.UsageError(f"{flag} / {env}: {value} is not a directory")
     from srharness.checks.hardware import check_shape_env
     check_shape_env()   # SRHARNESS_HW_SHAPE=bad stops the session here, not inside a fixture
+    golden_dir = get_option(config, "sr_golden_dir")
+    if golden_dir is not None and not hasattr(config, "workerinput"):
+        from srharness.golden import GoldenError, load_goldens
+        try:    # a broken golden file is one usage error naming it, not an error in every test
+            load_goldens(golden_dir)
+        except GoldenError as exc:
+            raise pytest.UsageError(f"--sr-golden-dir / SRHARNESS_GOLDEN_DIR: {exc}") from None
 
 
 def _share_cores_between_workers(config) -> None:

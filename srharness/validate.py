@@ -103,10 +103,3 @@ def count(value, what: str, where: str = "", minimum: int = 0) -> int:
     if x < minimum:
         raise FigureError(where, what, value, f"must be at least {minimum}")
     return int(x)
-
-
-def all_finite(values: dict, what: str, where: str = "") -> dict:
-    """Every value of a flat dict of figures is finite (used before printing JSON)."""
-    for key, value in values.items():
-        number(value, f"{what} {key}", where)
-    return values

@@ -53,8 +53,9 @@ class Case:
     ok: Callable[[Any, Path], bool] | None = None       # a documented conversion: success checked by this
     env: dict[str, str] = field(default_factory=dict)
     marker: str | None = None                           # a file that exists only if the input's code ran
-    unsafe_before: str | None = None                    # the old tree would exhaust memory: outcome from the issue
+    unsafe_before: str | None = None                    # the old tree would exhaust memory: its outcome, not run
     needs_data: bool = False
+    forbid: tuple[str, ...] = ()                        # the message must not say these (e.g. torch's unsafe advice)
 
 
 @dataclass
@@ -158,6 +159,9 @@ def classify(case: Case, o: Outcome, tmp: Path) -> tuple[str, str]:
     missing = [e.format(tmp=tmp) for e in case.expect if e.format(tmp=tmp) not in message]
     if missing:
         return "vague", f"message lacks {missing}: {message[:400]}"
+    said = [f for f in case.forbid if f in message]
+    if said:
+        return "vague", f"message says {said}: {message[:400]}"
     return "clear", message.splitlines()[0][:200] if message else ""
 
 
@@ -382,6 +386,29 @@ def _malicious_pickle(name: str, marker: str):
     return setup
 
 
+# Globals a malicious pickle reaches for; each must be refused by name, none may run.
+EVIL_GLOBALS = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("builtins", "exec"),
+                ("subprocess", "check_output"), ("os", "popen"), ("importlib", "import_module"),
+                ("runpy", "run_path"), ("builtins", "__import__"), ("torch.hub", "load")]
+
+
+def _evil_raw(name: str, module: str, func: str, marker: str, zipped: bool = False):
+    """A hand-written protocol-0 pickle calling module.func on a shell command (or a code string)."""
+    def setup(tmp: Path):
+        cmd = f"touch {tmp / marker}"
+        arg = {"eval": f"__import__('os').system('{cmd}')", "exec": f"__import__('os').system('{cmd}')"}.get(func, cmd)
+        data = f"c{module}\n{func}\n(V{arg}\ntR.".encode()
+        if not zipped:
+            (tmp / name).write_bytes(data)
+            return
+        import torch
+        torch.save({"w": torch.zeros(2)}, tmp / "good.pt")
+        with zipfile.ZipFile(tmp / "good.pt") as src, zipfile.ZipFile(tmp / name, "w") as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, data if info.filename.endswith("data.pkl") else src.read(info))
+    return setup
+
+
 def _load_into(name: str):
     def call(tmp: Path):
         from srharness.checkpoints import load_into
@@ -504,11 +531,16 @@ def _perf_config(**kw):
 
 def _stale_temp(tmp: Path):
     (tmp / "out").mkdir()
-    (tmp / "out" / ".result.json.99999999.abc123.tmp").write_text("half")
+    import socket
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname())[:32] or "host"
+    (tmp / "out" / f".result.json.{host}-99999999.abc123.tmp").write_text("half")   # a killed writer's
+    (tmp / "out" / f".result.json.{host}-{os.getpid()}.live12.tmp").write_text("being written")
 
 
 def _swept(_result, tmp: Path) -> bool:
-    return not any(p.name.endswith(".tmp") for p in (tmp / "out").iterdir())
+    """The dead writer's temporary is gone; the live one (this process) is left alone."""
+    left = sorted(p.name for p in (tmp / "out").iterdir())
+    return len(left) == 2 and "result.json" in left and any(n.endswith(".live12.tmp") for n in left)
 
 
 def _atomic_write(rel: str):
@@ -608,7 +640,7 @@ add(
                 ("mean",), "sumary.json"),
     _parse_case("ais-json-negative-batch", "ais_bench", json.dumps({**AIS_JSON, "batchsize": -4}), ("batchsize",),
                 "sumary.json"),
-    _parse_case("ais-json-deep-nesting", "ais_bench", "{" + '"a":[' * 100000 + "]" * 100000 + "}", ("invalid JSON",),
+    _parse_case("ais-json-deep-nesting", "ais_bench", '{"a": ' + "[" * 100000 + "]" * 100000 + "}", ("invalid JSON", "recursion"),
                 "sumary.json"),
     _parse_case("ais-json-truncated", "ais_bench", json.dumps(AIS_JSON)[:40], ("invalid JSON",), "sumary.json"),
     _parse_case("ais-console-throughput-zero", "ais_bench", _sub(AIS, ": 407.16610891670894", ": 0"), ("throughput",)),
@@ -693,6 +725,8 @@ add(
     Case("parse-log-hotspot-negative", "parser", setup=_write("op.csv", OPSTAT),
          argv=["parse-log", "op_statistic", "{tmp}/op.csv", "--hotspot-share=-1"], expect=("--hotspot-share", "-1")),
     Case("parse-log-file-is-folder", "parser", argv=["parse-log", "vamp", "{tmp}"], expect=("{tmp}",)),
+    Case("parse-log-dev-zero", "parser", argv=["parse-log", "vamp", "/dev/zero"], expect=("/dev/zero",),
+         unsafe_before="hang"),
     Case("parse-log-missing-file", "parser", argv=["parse-log", "vamp", "{tmp}/absent.log"],
          expect=("{tmp}/absent.log",)),
     _parse_case("parse-log-non-utf8", "vamp", b"throughput (qps): \xff\xfe 36\n", ()),
@@ -726,6 +760,12 @@ add(
     Case("ckpt-malicious-export-cli", "checkpoint", setup=_malicious_torch("evil.pth", "pwned"),
          argv=["export", "srcnn", "--weights", "{tmp}/evil.pth", "-o", "{tmp}/m.onnx"],
          expect=("{tmp}/evil.pth",), marker="pwned"),
+    *[Case(f"ckpt-evil-{m}.{f}".replace("_", ""), "checkpoint", setup=_evil_raw("evil.pth", m, f, "pwned"),
+           call=_load_sd("evil.pth"), expect=("{tmp}/evil.pth", f"{m}.{f}"), marker="pwned") for m, f in EVIL_GLOBALS],
+    Case("ckpt-evil-in-zip", "checkpoint", setup=_evil_raw("evil.pt", "os", "system", "pwned", zipped=True),
+         call=_load_sd("evil.pt"), expect=("{tmp}/evil.pt", "os.system"), marker="pwned"),
+    Case("ckpt-evil-resume", "checkpoint", setup=_evil_raw("ck.pt", "os", "system", "pwned", zipped=True),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt",), marker="pwned", forbid=("weights_only",)),
     Case("ckpt-truncated", "checkpoint", setup=lambda tmp: (_save_sd("full.pth")(tmp), (tmp / "cut.pth").write_bytes(
         (tmp / "full.pth").read_bytes()[:3000])), call=_load_sd("cut.pth"), expect=("{tmp}/cut.pth",)),
     Case("ckpt-empty-file", "checkpoint", setup=_write("empty.pth", b""), call=_load_sd("empty.pth"),
@@ -743,10 +783,10 @@ add(
     Case("ckpt-nested-string", "checkpoint", setup=lambda tmp: __import__("torch").save({"model": "x"}, tmp / "s.pth"),
          call=_load_sd("s.pth"), expect=("{tmp}/s.pth",)),
     Case("train-resume-garbage", "checkpoint", setup=_write("ck.pt", b"\x80\x02garbage" * 10),
-         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt",)),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt",), forbid=("weights_only",)),
     Case("train-resume-foreign-global", "checkpoint",
          setup=lambda tmp: __import__("torch").save({"c": __import__("fractions").Fraction(1, 3)}, tmp / "ck.pt"),
-         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt", "allow-list")),
+         argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt", "allow-list"), forbid=("weights_only",)),
     Case("train-resume-zip-bomb", "checkpoint", setup=_zip_bomb("ck.pt", 1 << 24),
          argv=_train("--resume", "{tmp}/ck.pt"), expect=("{tmp}/ck.pt", "compressed")),
 )
@@ -830,7 +870,7 @@ add(
          argv=["eval", "vdsr", "--scale", "2", "--dataset", "folder", "--data-dir", "{tmp}/imgs", "--protocol",
                "benchmark", "--weights", "auto", "--weights-dir", str(DATA_DIR / "weights"), "--json"],
          setup=_png("imgs/a.png", IMG64[:24, :24]),
-         ok=lambda out, tmp: "model_epoch_50.pth" in out or "vdsr_state_dict.pth" in out),
+         ok=lambda out, tmp: Path(json.loads(out)["weights"]).parent == DATA_DIR / "weights" / "vdsr"),
 )
 
 # ---------------------------------------------------------------- goldens
@@ -874,6 +914,8 @@ add(
     _golden_case("golden-invalid-yaml", "model: rdn\nfigures: [\n", ("not valid YAML",)),
     Case("golden-file-over-1mb", "golden", argv=["golden", "check", "{tmp}/g/rdn.yaml"],
          setup=_write("g/rdn.yaml", GOOD_GOLDEN + "# " + "x" * (1 << 21) + "\n"), expect=("{tmp}/g/rdn.yaml", "bytes")),
+    Case("golden-check-dev-zero", "golden", argv=["golden", "check", "/dev/zero"], expect=("/dev/zero",),
+         unsafe_before="hang"),
     Case("golden-check-missing-file", "golden", argv=["golden", "check", "{tmp}/absent.yaml"],
          expect=("{tmp}/absent.yaml",)),
     Case("golden-judge-nan", "golden", argv=["golden", "judge", "--golden-dir", str(GOLDEN_DIR),
@@ -1027,7 +1069,7 @@ def main() -> int:
         if case.needs_data and not (DATA_DIR / "weights").is_dir():
             continue
         if case.unsafe_before and "--unsafe-skip" in sys.argv:
-            verdict, why = case.unsafe_before, "not run here (would exhaust memory); outcome from the issue"
+            verdict, why = case.unsafe_before, "not run (would exhaust memory); outcome from the issue or the code"
         else:
             with tempfile.TemporaryDirectory() as d:
                 verdict, why = classify(case, run_case(case, Path(d), timeout=30), Path(d))

@@ -127,3 +127,18 @@ def test_find_weights_other_models(tmp_path):
     (tmp_path / "rdn" / "rdn_x3.pth").write_bytes(b"")
     assert find_weights(tmp_path, "rdn", 3) == tmp_path / "rdn" / "rdn_x3.pth"
     assert find_weights(tmp_path, "rdn", 2) is None
+
+
+def test_bounded_check_accepts_what_torch_writes_and_refuses_oversized_declarations(tmp_path):
+    import struct
+    from srharness.checkpoints import check_bounded
+    sd = {"w": torch.zeros(123457)}   # a numel that the pickle stores as a 4-byte int
+    torch.save(sd, tmp_path / "zip.pt")
+    torch.save(sd, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    check_bounded(tmp_path / "zip.pt")
+    check_bounded(tmp_path / "legacy.pt")
+    raw = (tmp_path / "legacy.pt").read_bytes()
+    # the storage's numel is in three places (pickle, size tuple, data header): claim 10**8, keep the bytes
+    (tmp_path / "big.pt").write_bytes(raw.replace(struct.pack("<i", 123457), struct.pack("<i", 10 ** 8)))
+    with pytest.raises(CheckpointError, match=r"big.pt: declares 400000000 bytes .* refused before allocating"):
+        check_bounded(tmp_path / "big.pt")

@@ -45,6 +45,15 @@ def test_cell_state_precedence_and_counts():
     assert perf["state"] == "info" and perf["selected"] == 0 and perf["figures"] == 1
 
 
+def test_a_cell_whose_published_figures_were_never_judged_is_not_green():
+    plumbing = V(model="rdn", backend="bicubic", protocol="rdn-yjn870", passed=True, rule="within 15..60 dB")
+    never = V(model="rdn", golden_id="rdn/x2/set5/psnr/repo", not_judged="no official RDN weights", measured=None)
+    cell = matrix.matrix_cells([plumbing, plumbing, never])[0]
+    assert cell["state"] == "not-judged" and (cell["judged"], cell["selected"]) == (0, 1)
+    assert matrix.matrix_cells([plumbing])[0]["state"] == "pass"          # no published figure there at all
+    assert matrix.matrix_cells([plumbing, never, V(model="rdn", passed=False)])[0]["state"] == "fail"
+
+
 def test_coverage_account_lists_each_figure_not_judged_with_why():
     vs = [V(passed=True, golden_id="vdsr/x2"),
           V(model="rdn", golden_id="rdn/x2/om", not_judged="no Ascend card (npu-smi not found)", measured=None,
@@ -339,3 +348,17 @@ def test_perf_tests_run_alone_under_xdist_and_say_so(tmp_path, isolation):
         assert conditions["run_alone"] is True and "concurrent_work" not in conditions
     else:
         assert conditions["run_alone"] is False and history.CONCURRENT_KEY in conditions
+
+
+def test_skipped_tests_land_in_their_cell_as_not_judged():
+    skipped = [{"test": "suites/rdn/test_cpu.py::TestAccuracy::test_task_accuracy", "model": "rdn", "hardware": "cpu",
+                "check": "accuracy", "reason": "no official rdn weights in the weights dir"},
+               {"test": "suites/rdn/test_cuda.py::TestGpu::test_fp16", "model": "rdn", "hardware": "cuda",
+                "check": "perf", "reason": "no NVIDIA GPU"},
+               {"test": "tests/test_x.py::test_y", "reason": "no labels: not a matrix test"}]
+    plumbing = V(model="rdn", backend="bicubic", passed=True, rule="within 15..60 dB")
+    cells = {(c["model"], c["hardware"], c["check"]): c for c in matrix.matrix_cells([plumbing], skipped)}
+    assert set(cells) == {("rdn", "cpu", "accuracy"), ("rdn", "cuda", "perf")}
+    assert cells["rdn", "cpu", "accuracy"]["state"] == "not-judged" and cells["rdn", "cpu", "accuracy"]["skipped"] == 1
+    assert cells["rdn", "cuda", "perf"]["state"] == "not-judged"
+    assert cells["rdn", "cuda", "perf"]["skip_reasons"] == ["no NVIDIA GPU"]

@@ -104,6 +104,9 @@ def test_localise_int8_uses_onnxruntime_qdq_matching(tiny):
     assert all(10 < n["sqnr_db"] < 80 for n in convs)              # int8: real, finite quantisation error
     # MinMax ranges cover the calibration inputs, which are the inputs compared: rounding only, no clipping
     assert all(n["clipped_fraction"] is not None and n["clipped_fraction"] < 1e-3 for n in convs)
+    assert all(n["clip_error_share"] < 1e-3 for n in convs)
+    # the ReLU that QDQ folds into the zero point is not counted as quantisation error: rounding only
+    assert all(n["qdq_sqnr_db"] > 25 for n in convs), [(n["node"], n["qdq_sqnr_db"]) for n in convs]
     dc = out["debug_graph_check"]
     assert dc["debug_vs_deployed_sqnr_db"] > dc["reference_vs_deployed_sqnr_db"]
     assert dg.candidate_nodes(tiny["fp32"], "int8", q) == tiny["convs"]
@@ -228,3 +231,21 @@ def test_on_fail_hook_is_off_by_default_and_checks_its_value(monkeypatch):
     assert dg.on_failed_figure(Config("localise"), lambda v: v, **{**kw, "backend": "vacc-int8-kl"}) is None
     with _pytest.raises(_pytest.UsageError, match="expected one of off, localise, repair"):
         dg.on_failed_figure(Config("everything"), lambda v: v, **kw)
+
+
+def test_allure_evidence_table_plot_and_repair(tiny, monkeypatch):
+    import allure
+    from srharness import report
+    out = dg.localise(tiny["fp32"], tiny["broken"], tiny["inputs"][:1], kind="fp16", workdir=tiny["dir"],
+                      check_deployed=False)
+    out["repair"] = {"excluded_nodes": [tiny["target"]], "passed": True}
+    attached = []
+    monkeypatch.setattr(report, "_active", True)
+    monkeypatch.setattr(allure, "attach", lambda body, name=None, attachment_type=None, **kw: attached.append(
+        (name, attachment_type, body)))
+    dg.attach_diagnosis(out, name="dg")
+    kinds = {name: (t, body) for name, t, body in attached}
+    assert kinds["dg: per-layer table"][0] == allure.attachment_type.HTML
+    assert tiny["target"] in kinds["dg: per-layer table"][1]
+    assert kinds["dg: error by depth"][1][:4] == b"\x89PNG"
+    assert "dg: repair" in kinds and "dg: result" in kinds

@@ -44,6 +44,8 @@ def test_ascend_rdn_with_fake_tools(tmp_path):
     proc, commands = run_suite(["-m", "ascend", "suites/rdn"], tmp_path, fakes=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+    # the run's identity (srharness.report.history) probes every card at the end: not the suite's
+    commands = [c for c in commands if not c.startswith("nvidia-smi")]
     tools = [c.split()[0] for c in commands]
     assert tools[-3:] == ["npu-smi", "atc", "benchmark"]
     atc, bench = commands[-2], commands[-1]
@@ -61,11 +63,47 @@ def test_vacc_rcan_with_fake_tools(tmp_path):
     proc, commands = run_suite(["-m", "vacc", "suites/rcan"], tmp_path, fakes=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 passed" in proc.stdout
+    commands = [c for c in commands if c.startswith(("vamc", "vamp"))]   # not the identity's card probes
     assert [c.split()[:2] for c in commands] == [["vamc", "compile"], ["vamp", "-m"], ["vamp", "-m"]] * 2
     sr4k_acc, sr4k_perf = commands[1], commands[2]
     assert "-i 1 -p 1 -b 1 -s '[3,32,32]' --datalist" in sr4k_acc and "--path_output" in sr4k_acc
     assert sr4k_perf.endswith("-i 8 -p 8 -b 1 -s '[3,32,32]'")      # the guide's 8-instance run
     assert "20.9133" in proc.stdout and "36.1415" in proc.stdout
+
+
+def _shared_data() -> Path | None:
+    value = os.environ.get("SRHARNESS_DATA_DIR") or str(ROOT.parent / "shared" / "data")
+    return Path(value) if (Path(value) / "weights" / "vdsr").is_dir() else None
+
+
+@pytest.mark.slow
+def test_vacc_vdsr_task_accuracy_with_fake_tools(tmp_path):
+    """`pytest -m vacc suites/vdsr` with the official weights and Set5: beside the agreement and
+    perf checks, vamp's fp16 and int8 (kl_divergence) task accuracy under the guide's protocol
+    (vdsr-vacc, 1x1x256x256) judged against the guide's 30.956 / 30.219 with its 1% rule."""
+    data = _shared_data()
+    if data is None:
+        pytest.skip("needs the shared data with the official VDSR weights (SRHARNESS_DATA_DIR)")
+    summary = tmp_path / "summary.json"
+    proc, commands = run_suite(["-m", "vacc", "suites/vdsr", "--sr-summary-json", str(summary)], tmp_path,
+                               fakes=True, extra_env={"SRHARNESS_DATA_DIR": str(data)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = {v["golden_id"]: v for v in json.loads(summary.read_text())["verdicts"] if v.get("golden_id")}
+    fp16, int8 = verdicts["vdsr/x4/set5/psnr/vacc-fp16"], verdicts["vdsr/x4/set5/psnr/vacc-int8-kl"]
+    for v in (fp16, int8):
+        print(f"{v['golden_id']}: {v['measured']:.4f} dB vs {v['golden']} -> {v['verdict']} ({v['notes']})")
+        assert v["protocol"] == "vdsr-vacc" and v["conditions"]["shape"] == [1, 1, 256, 256]
+        assert len(v["conditions"]["per_image"]) == 5
+    assert fp16["verdict"] == "pass" and 30.6 < fp16["measured"] < 31.2
+    # int8 is calibrated for real (the fake vamc quantizes with onnxruntime, TVM's KL search):
+    # it lands within the guide's rule of the card's own 30.219 here.
+    assert int8["verdict"] in ("pass", "expected-fail") and 29.5 < int8["measured"] < 31.2
+    # the vsx runstream figures name a runtime srharness does not drive: not judged, with the reason
+    assert verdicts["vdsr/x4/set5/psnr/vsx-runstream-fp16"]["verdict"] == "not-judged"
+    builds = [c for c in commands if c.startswith("vamc compile")]
+    assert len(builds) == 4          # agreement fp16/int8 at the test shape, figures fp16/int8 at 256x256
+    accuracy_runs = [c for c in commands if "-s '[1,256,256]' --datalist" in c]
+    assert len(accuracy_runs) == 2
 
 
 def test_cuda_srcnn_with_fake_trtexec(tmp_path):

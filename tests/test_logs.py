@@ -199,3 +199,18 @@ def test_cli_parse_log_bad_file_is_a_user_error(tmp_path, capsys):
     assert main(["parse-log", "benchmark", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "no [infer] line" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- repeated lines: one rule for every parser
+def test_an_identical_repeated_line_is_accepted_a_conflicting_one_is_an_error():
+    t = text("benchmark_srcnn_perf_vision_batchsize_1_device_0.txt")
+    infer = next(l for l in t.splitlines() if l.startswith("[infer]"))
+    assert parse_benchmark(t + infer + "\n").interface_throughput == 348.038
+    with pytest.raises(LogParseError, match=r"perf.txt: .*line 6: a second \[infer\] line that differs from line"):
+        parse_benchmark(t + infer.replace("348.038", "348.1") + "\n", "perf.txt")
+
+
+def test_figures_name_file_line_and_value():
+    t = text("vamp_rcan_sr4k_2-2-16_i1.txt").replace("throughput (qps): 36.1415", "throughput (qps): 0")
+    with pytest.raises(LogParseError, match=r"vamp.log: .*line \d+ throughput \(qps\) is '0': must be positive"):
+        parse_vamp(t, "vamp.log")

@@ -164,3 +164,15 @@ def test_tagging_is_idempotent_and_per_host(tmp_path):
     assert first["historyId"] != "h"
     assert merge.verdict_from({"model": "m", "check": "c", "metric": "x", "measured": 1.0, "host": "h",
                                "card": "c", "verdict": "info"}).model == "m"
+
+
+def test_allure_shows_two_results_not_a_retry(two_hosts, tmp_path):
+    """What Allure itself makes of the merge (its report's summary.json): without the host in the
+    parameters and historyId it folds the second host's run into a retry of the first."""
+    gen = nightly.find_generator()
+    if gen is None or gen.major < 3:
+        pytest.skip(f"needs Allure 3's generator (its report has summary.json): {nightly.INSTALL_HINT}")
+    _, dirs = two_hosts
+    assert cli_main(["merge", *map(str, dirs), "-o", str(tmp_path / "m")]) == 0
+    stats = json.loads((tmp_path / "m" / "allure-report" / "summary.json").read_text())["stats"]
+    assert stats["total"] == stats["passed"] == 2 and not stats.get("retries"), stats

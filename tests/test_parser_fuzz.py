@@ -11,6 +11,7 @@ Properties, for every parser:
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ TEXTS = {tool: [(LOGS / f).read_text(encoding="utf-8") for f in files] for tool,
 TEXTS["ais_bench"].append('{"NPU_compute_time": {"min": 1.0, "max": 3.0, "mean": 2.0, "median": 2.0, '
                           '"percentile(99%)": 2.9}, "throughput": 500.0, "batchsize": 1, "H2D_latency": {"mean": 0.1}}')
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-EXAMPLES = 400            # per parser; the whole file runs in well under a minute on 2 cores
+# per parser; 400 keeps the file well under a minute on 2 cores (SRHARNESS_FUZZ_EXAMPLES=3000 for a deep run)
+EXAMPLES = int(os.environ.get("SRHARNESS_FUZZ_EXAMPLES", "400"))
 
 HOSTILE_NUMBERS = ["0", "0.0", "-0", "-1", "-3.5", "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1e999",
                    "1e-320", "4.9e-324", "1e308", "1.7976931348623157e308", "4.7", "0.5", "1e-300", "00",

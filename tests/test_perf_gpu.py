@@ -351,3 +351,14 @@ def test_bench_variants_table_has_the_split_and_skips_what_is_absent(capsys):
     assert row.count(" / ") == 2 and row.endswith("| yes |")
     if not torch.cuda.is_available():
         assert "| srcnn | tensorrt-fp16 | - | skipped: " in out
+
+
+def test_reduced_precision_runners_leave_the_callers_module_alone():
+    from srharness.models import build_model
+    from srharness.runners.torch_runner import TorchPipeline, TorchRunner
+    model = build_model("srcnn", 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    TorchRunner(model, precision="fp16", channels_last=True).run(np.ones((1, 1, 8, 8), np.float32))
+    TorchPipeline(model, (1, 1, 8, 8), 1.0, GpuOptions(precision="bf16"), device="cpu").build()
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, before[k]), k

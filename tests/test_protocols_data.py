@@ -4,7 +4,6 @@ Y-channel models that take the LR image and upsample themselves (ESPCN-like); a 
 LR files; int8 calibration on images of different sizes."""
 import importlib.util
 import json
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,6 +91,22 @@ def test_deviations_are_computed_from_fields():
     assert get_protocol("benchmark").deviations == ()
     # the conventions carry the fields themselves, for machines
     assert get_protocol("vdsr-vacc").conventions(4)["fields"]["input_stretch"] == (256, 256)
+
+
+def test_protocol_in_python_and_invalid_combinations():
+    p = Protocol("rgb-at-hr", guide="test", models=("rgb-hr",), metric_colour="rgb")
+    spec = SimpleNamespace(name="rgb-hr-net", in_channels=3, upsamples=False, input_range=1.0)
+    prep = p.prepare(cases.crops_dataset().samples[0].hr(), 2, spec)
+    assert prep.input.shape == (1, 3, 130, 172)                     # bicubic RGB at the modcropped HR size
+    assert p.score(p.finish(prep.input, prep), prep)["psnr"] == pytest.approx(prep_bicubic_psnr(p, prep), abs=1e-9)
+    with pytest.raises(ProtocolError, match="metric_colour: rgb compares RGB images"):
+        Protocol("bad", models=("y-hr",), metric_colour="rgb")
+    with pytest.raises(ProtocolError, match="centre_crop and letterbox exclude each other"):
+        Protocol("bad", centre_crop=64, letterbox=64)
+
+
+def prep_bicubic_psnr(p, prep):
+    return metrics.psnr(np.round(prep.bicubic), prep.reference, crop_border=p.crop_border(2))
 
 
 def test_with_params_old_names_map_to_fields():

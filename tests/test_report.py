@@ -31,12 +31,12 @@ class TestAccuracy:
         report.attach_text("command line", "atc --model=rdn.onnx --framework=5")
         report.label(model="rdn", hardware="cpu")  # as a check might; must not double the automatic labels
         sr_record(Verdict(model="rdn", check="accuracy", metric="psnr", measured=38.27, golden=38.18,
-                          rule=">= -1%", passed=True, scale=2, dataset="Set5", backend="ascend-om",
+                          golden_id="rdn/x2/set5/psnr/om", rule=">= -1%", passed=True, scale=2, dataset="Set5", backend="ascend-om",
                           hardware="cpu", unit="dB", protocol="y-shave"))
 
     def test_regression(self, sr_record):
         sr_record(Verdict(model="rdn", check="accuracy", metric="psnr", measured=30.0, golden=38.18,
-                          rule=">= -1%", passed=False, scale=2, dataset="Set5", unit="dB"))
+                          golden_id="rdn/x2/set5/psnr/repo", rule=">= -1%", passed=False, scale=2, dataset="Set5", unit="dB"))
         assert False, "accuracy regression: psnr 30.0 below golden 38.18"
 
 @pytest.mark.cpu
@@ -167,3 +167,43 @@ def test_image_panel_rejects_mismatched_shapes():
         report.image_panel_png(sr=np.zeros((4, 4)), hr=np.zeros((5, 5)))
     png = report.image_panel_png(sr=np.zeros((3, 6, 6), np.float32), hr=np.ones((6, 6, 3), np.uint8) * 200, psnr=3.0)
     assert png[:4] == b"\x89PNG"
+
+
+MULTI_FIGURE_TEST = '''
+import numpy as np, pytest
+from srharness import report
+from srharness.records import Verdict
+
+@pytest.mark.cpu
+@pytest.mark.accuracy
+class TestAccuracy:
+    model = "vdsr"
+
+    def test_three_scales(self, sr_record):
+        hr = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+        for scale, value in ((2, 37.59), (3, 33.71), (4, 31.38)):
+            report.attach_image_panel(f"x{scale} baby", sr=hr * 0.98, hr=hr, psnr=value)
+            sr_record(Verdict(model="vdsr", check="accuracy", metric="psnr", measured=value, golden=value + 0.05,
+                              golden_id=f"vdsr/x{scale}", rule=">= -1%", passed=True, scale=scale, dataset="set5",
+                              protocol="benchmark", unit="dB"))
+'''
+
+
+def test_a_result_holding_several_figures_lists_them_all_and_leads_with_its_verdict_table(tmp_path):
+    (tmp_path / "test_demo.py").write_text(MULTI_FIGURE_TEST)
+    cmd = [sys.executable, "-m", "pytest", "test_demo.py", "-p", "srharness.plugin", "-p", "srharness.report",
+           "-p", "no:cacheprovider", "--rootdir", str(tmp_path), f"--alluredir={tmp_path / 'results'}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(next((tmp_path / "results").glob("*-result.json")).read_text())
+    params = {p["name"]: p["value"] for p in result["parameters"]}
+    assert params["scale"] == "'x2, x3, x4'" and params["protocol"] == "'benchmark'", params
+    assert result["name"].startswith("VDSR x2, x3, x4 - cpu torch fp32 - 3 PSNR figures (benchmark): 3 pass"), \
+        result["name"]
+    names = [a["name"] for a in result["attachments"]]
+    assert names[:3] == ["measured vs golden (table)", "protocol conventions and deviations",
+                         "measured vs golden (csv)"], names
+    conventions = (tmp_path / "results" / result["attachments"][1]["source"]).read_text()
+    assert "benchmark x2" in conventions and "benchmark x4" in conventions
+    table = (tmp_path / "results" / result["attachments"][0]["source"]).read_text()
+    assert table.count("<tr>") == 4 and 'name="srharness-height"' in table

@@ -72,6 +72,21 @@ def test_profile_and_synthetic_batches(tmp_path):
     assert result.step == 4 and all(np.isfinite(result.losses))
     table = (Path(tmp_path) / trainer.PROFILE_FILE).read_text()
     assert "convolution" in table and (Path(tmp_path) / trainer.PROFILE_TRACE).is_file()
+    summary = result.conditions["profile_summary"]
+    assert summary["steps"] == 2 and summary["host_ms_per_step"] > 0 and summary["bound"].startswith("no device")
+
+
+def test_profile_summary_says_what_bounds_a_step():
+    class E:
+        def __init__(self, key, cpu_us, dev_us, count=1):
+            self.key, self.self_cpu_time_total, self.self_device_time_total, self.count = key, cpu_us, dev_us, count
+    host_bound = [E("aten::convolution", 9000, 0), E("cudaLaunchKernel", 3000, 0, 400), E("sm90_conv_kernel", 0, 4000),
+                  E("aten::_local_scalar_dense", 10, 0, 2)]
+    s = trainer.profile_summary(host_bound, steps=2)
+    assert s["host_ms_per_step"] == pytest.approx(6.005) and s["device_ms_per_step"] == pytest.approx(2.0)
+    assert s["kernel_launches_per_step"] == 200 and s["host_syncs_per_step"] == 1
+    assert s["bound"] == "host (op launch) bound" and s["top_device_ops"][0]["op"] == "sm90_conv_kernel"
+    assert trainer.profile_summary([E("k", 100, 5000)], 1)["bound"] == "device (kernel) bound"
 
 
 def test_bad_sampling_is_refused_before_training(tmp_path):

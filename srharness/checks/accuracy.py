@@ -6,7 +6,7 @@ Suites subclass `AccuracyChecks` with `model = "<registry name>"` (and `scale`).
   (onnxruntime fp32, fp16, int8 QDQ MinMax = vamc `max`, int8 Entropy = vamc `kl_divergence`)
   against torch fp32 on the same inputs: small crops of real photos (the embedded scikit-image
   images, Set5 with a data dir). Bounds, as PSNR of the variant's output against torch's, both
-  scaled to [0,1] (`FIDELITY_FLOOR_DB`): fp32 >= 80 dB (max abs diff 1e-4 gives at least 80 dB;
+  scaled to [0,1] (`FIDELITY_FLOOR_DB`, from srharness/tolerances.yaml): fp32 >= 80 dB (max abs diff 1e-4 gives at least 80 dB;
   it is float reassociation only), fp16 >= 50 dB (10-bit mantissa: relative error ~5e-4 per
   op, accumulated over up to 20 layers stays far below 1/255 = 48 dB of a uint8 step), int8 >=
   25 dB (a random-init network has no trained activation ranges, so only gross quantisation
@@ -16,9 +16,8 @@ Suites subclass `AccuracyChecks` with `model = "<registry name>"` (and `scale`).
   end on the embedded images with a bicubic stand-in model; the bicubic PSNR must be a sane,
   finite figure (`BICUBIC_RANGE_DB`), and for the SRCNN protocols, which score against the
   bicubic input itself, the identity must give +inf: the pitfall made visible.
-- task accuracy (real weights only: VDSR with the shared data; others when the weights dir
-  holds them): PSNR against ground truth under each protocol that has a golden for this model,
-  judged by the golden's own rule. Skips with the reason otherwise.
+- task accuracy against each published figure is not here: every golden figure is its own test
+  item (suites/<model>/test_figures.py, srharness.figures), judged by the figure's own rule.
 - compiled task accuracy (real weights only): fp16 and int8 variants under the model's guide
   protocol against the torch figure measured in the same run, with the guides' rule (relative
   1%, one-sided). Where the guide publishes its own int8 kl_divergence figure with a verdict
@@ -35,11 +34,13 @@ import pytest
 from srharness import metrics, report
 from srharness.models import get_model_spec
 from srharness.records import Verdict
+from srharness.tolerances import tolerance
 
 FIDELITY_BACKENDS = ("ort", "ort-fp16", "ort-int8-minmax", "ort-int8-entropy")
-FIDELITY_FLOOR_DB = {"ort": 80.0, "ort-fp16": 50.0, "ort-int8-minmax": 25.0, "ort-int8-entropy": 25.0}
+# floors and ranges with their rules and rationale: srharness/tolerances.yaml
+FIDELITY_FLOOR_DB = dict(tolerance("fidelity").values)
 FIDELITY_IMAGES = 3                 # crops used for calibration and comparison
-BICUBIC_RANGE_DB = (15.0, 60.0)
+BICUBIC_RANGE_DB = (tolerance("bicubic_range").values["low"], tolerance("bicubic_range").values["high"])
 # Two bicubic kernels (MATLAB vs PIL) of the same LR image agree far above any SR figure (~58 dB
 # on the embedded images); a protocol wiring the wrong image as its reference scores < 35 dB.
 SELF_BICUBIC_FLOOR_DB = 40.0
@@ -241,54 +242,3 @@ class AccuracyChecks:
                              golden_dir=sr_golden_dir, kl_bins=FIDELITY_KL_BINS, work_dir=tmp_path_factory.mktemp("dg"))
         assert r.passed == expected, (f"{self.model} {backend}: {result.mean_psnr:.4f} dB vs torch {reference:.4f}: "
                                       f"{r.text}; expected {'pass' if expected else 'fail'}")
-
-    # ------------------------------------------------------------------ task accuracy
-    def test_task_accuracy(self, sr_model, sr_data_dir, sr_golden_dir, sr_record):
-        from srharness.data.datasets import DatasetError, load_dataset
-        from srharness.protocols import PROTOCOLS, evaluate
-        from srharness.backends import build_runner
-        spec = get_model_spec(self.model)
-        if sr_data_dir is None:
-            pytest.skip("task accuracy needs Set5: pass --sr-data-dir or set SRHARNESS_DATA_DIR")
-        gs = _goldens(str(sr_golden_dir))
-        goldens = [g for g in gs.select(model=self.model, metric="psnr", backend="torch")
-                   if g.protocol in PROTOCOLS and g.dataset == "set5" and g.image is None
-                   and g.rule.type != "none" and g.scale in spec.scales]
-        if not goldens:
-            pytest.skip(f"no torch PSNR golden for {self.model} on set5 under a known protocol")
-        results = {}
-        judged = []
-        for g in sorted(goldens, key=lambda g: (g.scale, g.protocol)):
-            model = sr_model(self.model, g.scale, weights="auto")
-            if "random" in getattr(model, "weights_source", "random"):
-                continue
-            key = (g.protocol, g.scale)
-            if key not in results:
-                try:
-                    dataset = load_dataset("set5", sr_data_dir)
-                except DatasetError as exc:
-                    pytest.skip(str(exc))
-                protocol = PROTOCOLS[g.protocol]
-
-                def panel(name, image, prep, score, protocol=protocol, scale=g.scale):
-                    to01 = 1.0 / protocol.data_range   # panels take [0,1] floats
-                    report.attach_image_panel(
-                        f"{protocol.name} x{scale} {name}", sr=np.clip(image * to01, 0, 1),
-                        hr=np.clip(prep.reference * to01, 0, 1),
-                        bicubic=None if prep.bicubic is None else np.clip(prep.bicubic * to01, 0, 1), psnr=score.psnr)
-                results[key] = evaluate(protocol, build_runner("torch", spec=spec, module=model).run, dataset, g.scale,
-                                        spec, on_image=panel)
-            measured = results[key].mean_psnr
-            r = g.judge(measured)
-            sr_record(Verdict(model=self.model, check="accuracy", metric="psnr", measured=measured, backend="torch",
-                              scale=g.scale, protocol=g.protocol, dataset="set5", golden=g.value, golden_id=g.id,
-                              rule=g.rule.describe("dB"), passed=r.passed, unit="dB",
-                              conditions={"weights": model.weights_source,
-                                          "per_image": {s.name: round(s.psnr, 4) for s in results[key].images}},
-                              notes=r.text))
-            judged.append((g.id, round(measured, 4), g.value, r.passed))
-        if not judged:
-            pytest.skip(f"no official {self.model} weights in the weights dir (give them with --sr-weights-dir)")
-        report.attach_json("task accuracy", judged)
-        failed = [j for j in judged if not j[3]]
-        assert not failed, f"{self.model}: PSNR outside the golden's rule: {failed}"

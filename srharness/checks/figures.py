@@ -52,7 +52,8 @@ class GoldenFigures:
         metafunc.parametrize(FIGURE_PARAM, params)
 
     @pytest.fixture(scope="class")
-    def sr_figure_env(self, sr_data_dir, sr_weights_dir, sr_export, tmp_path_factory):
+    @classmethod
+    def sr_figure_env(cls, sr_data_dir, sr_weights_dir, sr_export, tmp_path_factory):
         """Shared by every figure of the session: a measurement made once serves every figure
         that needs it (the torch guide figure and its recorded twin)."""
         from srharness.figures import FigureEnv

@@ -166,6 +166,10 @@ class GpuChecks:
                                                    "guide_shape": list(guide_shape(self.model))})
         except GpuUnavailable as exc:
             _unavailable(exc)
+        finally:
+            import torch
+            pipe = None                 # graphs, pools and compiled kernels go before the next variant
+            torch.cuda.empty_cache()
         d = fig.to_dict()
         report.attach_json(f"{self.model} {variant} GPU figures", d)
         report.attach_latency_plot(f"{self.model} {variant} GPU compute (ms)", fig.compute.latencies_ms)
@@ -173,7 +177,7 @@ class GpuChecks:
         t4 = (f"; guide's T4 TensorRT fp16 {baseline.value} fps ({baseline.id}): "
               f"x{fig.fps_gpu_compute / baseline.value:.2f}") if baseline else ""
         split = fig.split_ms()
-        print(f"\n| {self.model} | {variant} | {list(pipe.input_shape)} | {fig.fps_gpu_compute:.1f} | "
+        print(f"\n| {self.model} | {variant} | {fig.conditions['input_shape']} | {fig.fps_gpu_compute:.1f} | "
               f"{fig.fps_host_e2e:.1f} | {split['h2d_ms']:.3f} / {split['compute_ms']:.3f} / {split['d2h_ms']:.3f} | "
               f"{fig.compute.cv:.3f} | {fig.checks['independent_loop']['fps_independent']:.1f} |{t4}")
         for metric, value, result in (("fps_gpu_compute", fig.fps_gpu_compute, fig.compute),

@@ -84,7 +84,12 @@ def collect() -> dict:
     except ImportError:
         providers = []
     tools = {name: shutil.which(name) for name in TOOLS}
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "executable": sys.executable,
+    from srharness import registry
+    from srharness.backends import BACKENDS
+    registered = {"plugins": registry.loaded_plugins(),
+                  "models": {n: registry.MODELS.origin(n) for n in registry.MODELS},
+                  "backends": {n: BACKENDS[n].hardware for n in BACKENDS}}
+    return {"registered": registered, "python": sys.version.split()[0], "platform": platform.platform(), "executable": sys.executable,
             "hardware": hardware, "libraries": libraries, "onnxruntime_providers": providers, "tools": tools,
             "report": report_tools()}
 
@@ -109,6 +114,10 @@ def run(args) -> int:
     print("tools:")
     for name, path in report["tools"].items():
         print(f"  {name:<18} {path or 'not on PATH'}")
+    reg = report["registered"]
+    print(f"plugins: {', '.join(reg['plugins'])}")
+    print("models: " + ", ".join(f"{n} ({o})" if o != "srharness.builtin" else n for n, o in reg["models"].items()))
+    print("backends: " + ", ".join(f"{n} [{hw}]" for n, hw in reg["backends"].items()))
     data = report["data"]
     print(f"data dir: {data['data_dir'] or 'not set (SRHARNESS_DATA_DIR / --data-dir): the embedded images are used'}"
           + ("" if not data["data_dir"] else "" if data["data_dir_exists"] else "  (MISSING)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from srharness.cli import CliError, model_spec
@@ -68,7 +67,7 @@ def load_model(name: str, scale: int, weights: str | None, data_dir: str | None,
         return build_model(name, scale), None
     if weights == "auto":
         where = weights_dir or (Path(data_dir) / "weights" if data_dir else None)
-        path = find_weights(where, name, scale) if where else None
+        path = find_weights(where, name, scale)   # also a model package's bundled weights
         if path is None:
             raise CliError(f"--weights auto: no official {name} x{scale} checkpoint under "
                            f"{where or '(no --weights-dir, $SRHARNESS_WEIGHTS_DIR or data dir)'}; "

@@ -102,6 +102,11 @@ def format_report(result) -> str:
             lines.append(f"  perf mode   sampling {c.get('sampling')}, channels_last {c.get('channels_last')}, cudnn "
                          f"benchmark {c.get('cudnn_benchmark')}, fused Adam {c.get('fused_adam')}, workers "
                          f"{c.get('dataloader_workers')}" + (f"; profile {c['profile']}" if c.get("profile") else ""))
+        prof = c.get("profile_summary")
+        if prof:
+            lines.append(f"  profile     per step: host {prof['host_ms_per_step']:.1f} ms in ops, device "
+                         f"{prof['device_ms_per_step']:.1f} ms in kernels, {prof['kernel_launches_per_step']:.0f} "
+                         f"launches, {prof['host_syncs_per_step']:.1f} host syncs: {prof['bound']}")
     else:
         lines.append(f"  throughput  not measured: {t.get('note')}")
     if result.psnr is not None:

@@ -72,10 +72,15 @@ def image_size(path: Path) -> tuple[int, int]:
 def read_image(path: Path) -> np.ndarray:
     """uint8 HxWx3 RGB from an image file (grayscale and palette images expanded, 16-bit images
     converted as MATLAB's im2uint8; float images refused)."""
+    import warnings
+
     from PIL import Image
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():   # PIL warns above 89 MP; MAX_PIXELS below decides, with a clear error
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise DatasetError(f"{path}: {w}x{h} is {w * h} pixels, more than {MAX_PIXELS} "

@@ -223,6 +223,37 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
+def _gather(ray, pending: dict, outcome: dict, shards_root: Path, shard_timeout: float) -> None:
+    """Each shard's answer as it comes: its folder unpacked, or a "lost" folder with the reason."""
+    deadline = time.monotonic() + shard_timeout + GRACE_S
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            for ref, p in pending.items():
+                ray.cancel(ref, force=True)
+                reason = f"no answer from {p.node.host} within {shard_timeout + GRACE_S:g} s (shard_timeout + {GRACE_S} s)"
+                _mark_lost(shards_root / p.name, p, reason)
+                outcome[p.name] = {"status": "lost", "reason": reason}
+                print(f"srharness farm: shard {p.name} LOST: {reason}", flush=True)
+            break
+        ref = ready[0]
+        p = pending.pop(ref)
+        try:
+            answer = ray.get(ref)
+        except Exception as exc:   # noqa: BLE001 - any Ray failure (node died, worker crashed, unschedulable) loses the shard
+            reason = f"node {p.node.host} ({p.node.node_id[:8]}) died or dropped the shard: {_short(exc)}"
+            _mark_lost(shards_root / p.name, p, reason)
+            outcome[p.name] = {"status": "lost", "reason": reason}
+            print(f"srharness farm: shard {p.name} LOST: {reason}", flush=True)
+            continue
+        _unpack(answer["tar"], shards_root / p.name)
+        state = read_state(shards_root / p.name) or {}
+        outcome[p.name] = {"status": state.get("status"), "exit_code": answer["exit_code"],
+                           "seconds": round(answer["seconds"], 2)}
+        print(f"srharness farm: shard {p.name} {state.get('status')} (exit {answer['exit_code']}) "
+              f"in {answer['seconds']:.1f} s", flush=True)
+
+
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """A HOST:PORT nobody listens on fails now, not after Ray's minutes of connection retries."""
     import socket
@@ -255,11 +286,15 @@ def run_farm(cfg: FarmConfig, address: str | None = None, rerun_missing: bool = 
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise FarmError(f"no Ray cluster at {address} ({_short(exc)}); start one with `srharness farm-node "
                             "--head` and join the card hosts with `srharness farm-node --address HEAD:6379`") from None
-    placements = plan(cluster_nodes(), cfg.require, cfg.hosts_per_hardware)
-
     previous = {p.name: read_state(p) for p in shards_root.iterdir()} if shards_root.is_dir() else {}
+    done = {n for n, s in previous.items() if s and s.get("status") == FINISHED} if rerun_missing else set()
+    # A re-run needs only the hardware with a shard to redo (or none yet) offered, not the hosts that finished.
+    finished_hw = {(previous[n] or {}).get("hardware") for n in done}
+    unfinished_hw = {(s or {}).get("hardware") for n, s in previous.items() if n not in done}
+    need = [hw for hw in cfg.require if hw not in finished_hw or hw in unfinished_hw]
+    placements = plan(cluster_nodes(), need, cfg.hosts_per_hardware)
+
     if rerun_missing:
-        done = {n for n, s in previous.items() if s and s.get("status") == FINISHED}
         todo = [p for p in placements if p.name not in done]
         covered = {p.hardware for p in todo}
         for n, s in previous.items():
@@ -290,33 +325,12 @@ def run_farm(cfg: FarmConfig, address: str | None = None, rerun_missing: bool = 
               flush=True)
 
     outcome: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + cfg.shard_timeout + GRACE_S
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
-        if not ready:
-            for ref, p in pending.items():
-                ray.cancel(ref, force=True)
-                reason = f"no answer from {p.node.host} within {cfg.shard_timeout + GRACE_S:g} s (shard_timeout + {GRACE_S} s)"
-                _mark_lost(shards_root / p.name, p, reason)
-                outcome[p.name] = {"status": "lost", "reason": reason}
-                print(f"srharness farm: shard {p.name} LOST: {reason}", flush=True)
-            break
-        ref = ready[0]
-        p = pending.pop(ref)
-        try:
-            answer = ray.get(ref)
-        except Exception as exc:   # noqa: BLE001 - any Ray failure (node died, worker crashed, unschedulable) loses the shard
-            reason = f"node {p.node.host} ({p.node.node_id[:8]}) died or dropped the shard: {_short(exc)}"
-            _mark_lost(shards_root / p.name, p, reason)
-            outcome[p.name] = {"status": "lost", "reason": reason}
-            print(f"srharness farm: shard {p.name} LOST: {reason}", flush=True)
-            continue
-        _unpack(answer["tar"], shards_root / p.name)
-        state = read_state(shards_root / p.name) or {}
-        outcome[p.name] = {"status": state.get("status"), "exit_code": answer["exit_code"],
-                           "seconds": round(answer["seconds"], 2)}
-        print(f"srharness farm: shard {p.name} {state.get('status')} (exit {answer['exit_code']}) "
-              f"in {answer['seconds']:.1f} s", flush=True)
+    try:
+        _gather(ray, pending, outcome, shards_root, cfg.shard_timeout)
+    except KeyboardInterrupt:
+        for ref in pending:     # leave no shard running on the cluster for nobody
+            ray.cancel(ref, force=True)
+        raise
     shard_seconds = time.monotonic() - started
 
     write_json(cfg.out_dir / "farm.json", {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from srharness.records import Verdict
 
 RESULT_FILE = re.compile(r"^[0-9a-f-]{36}-(result|container|attachment)\.\w+$")
 # What a merge (or farm) output folder may hold; anything else means -o points at someone's folder.
-OUT_ENTRIES = {"allure-results", "allure-report", "history", "summary.json", "logs", "shards", "superseded",
+OUT_ENTRIES = {"allure-results", "conformance-matrix.html", "allure-report", "history", "summary.json", "logs", "shards", "superseded",
                "farm.json", ".allurerc.json"}
 LOST_PREFIX = "farm shard"   # matched by the "Shard lost" Allure category
 
@@ -74,7 +75,7 @@ def prepare_out_dir(out: Path, shard_dirs: list[Path]) -> None:
 def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, report_name: str = "srharness farm",
                  single_file: bool = True) -> int:
     """Merge `shard_dirs` into `out`; returns 0 only when every shard finished and passed."""
-    from srharness import nightly, report
+    from srharness import nightly
 
     if not shard_dirs:
         raise MergeError("no shard folders given")
@@ -96,6 +97,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         raise MergeError(f"shard(s) {', '.join(dupes)} given twice; one folder per (hardware, host)")
 
     tests: dict[str, int] = {}
+    skipped: list[dict[str, Any]] = []
     verdict_rows: list[dict[str, Any]] = []
     failures: list[str] = []
     hosts: dict[str, dict[str, Any]] = {}
@@ -127,6 +129,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         for k, n in (summary.get("tests") or {}).items():
             tests[k] = tests.get(k, 0) + int(n)
         verdict_rows += summary.get("verdicts", [])
+        skipped += [{**t, "host": rec["host"]} for t in summary.get("skipped_tests", [])]
         for f in (summary.get("nightly") or {}).get("failures", []):
             failures.append(f"{rec['name']}: {f}")
         hosts.setdefault(rec["host"], {})[rec["hardware"]] = rec["identity"]
@@ -143,24 +146,33 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         elif rec["status"] == "failed" and not (summary.get("nightly") or {}).get("failures"):
             failures.append(f"{rec['name']}: shard exit code {rec['exit_code']}")
 
+    from srharness.report import matrix
     verdicts = [verdict_from(v) for v in verdict_rows]
     required = [h for h in HARDWARE if h in {r["hardware"] for r in records}]
     by_host: dict[str, list[Verdict]] = {}
     for row, v in zip(verdict_rows, verdicts):
         by_host.setdefault(row.get("host", "unknown-host"), []).append(v)
-    merged = {
-        "schema": "srharness-summary/1",
-        "tests": tests,
-        "figures": {k: sum(v.verdict == k for v in verdicts) for k in report.VERDICTS},
-        "matrix": report.summary_matrix(verdicts),             # across all hosts
-        "matrix_by_host": {h: report.summary_matrix(vs) for h, vs in sorted(by_host.items())},
-        "verdicts": verdict_rows,                               # each with its host and card
+    gits = sorted({str(r["identity"].get("git")) for r in records if r["identity"].get("git")})
+    identity = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "host": "farm: " + ", ".join(sorted(hosts)), "hosts": sorted(hosts),
+                "hardware_key": "+".join(required), "git": gits[0] if len(gits) == 1 else f"mixed: {', '.join(gits)}",
+                "shards": [r["name"] for r in records]}
+    # The report side's summary document over the verdicts of every host (matrix, cells, coverage account),
+    # then each figure's row with its host and card, and the shards.
+    merged = matrix.summary_document(verdicts, tests, 0, identity=identity, skipped=skipped)
+    merged.update({
+        "verdicts": [{**row, "figure_key": matrix.figure_key(v)} for row, v in zip(verdict_rows, verdicts)],
+        "matrix_by_host": {h: matrix.summary_matrix(vs) for h, vs in sorted(by_host.items())},
         "hosts": hosts,
         "shards": [{k: r[k] for k in ("name", "hardware", "host", "status", "reason", "exit_code", "results", "dir")}
                    for r in records],
-    }
-    if merged["figures"].get("fail") and not any("figure(s) failed" in f for f in failures):
-        failures.append(f"{merged['figures']['fail']} figure(s) failed their golden rule")
+    })
+    figures = merged["figures"]
+    if figures.get("fail") and not any("figure(s) failed" in f for f in failures):
+        failures.append(f"{figures['fail']} figure(s) failed their golden rule")
+    if figures.get("xpass") and not any("XPASS" in f for f in failures):
+        failures.append(f"{figures['xpass']} figure(s) passed where the guide's own figure fails (XPASS)")
+    merged["failures"] = failures     # the first page lists them
 
     nightly.write_categories(cfg.results_dir)
     nightly.write_environment(cfg.results_dir, {"hosts": ", ".join(sorted(hosts)), "shards": str(len(records)),
@@ -168,6 +180,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
     merged["nightly"] = {"required": required, "results_dir": str(cfg.results_dir), "report_dir": None,
                          "shards_lost": [r["name"] for r in records if r["status"] in ("missing", "incomplete", "lost")],
                          "failures": failures}
+    nightly.write_matrix_page(cfg, merged)    # the first page: the matrix and coverage across all hosts
     if generate:
         gen = nightly.find_generator()
         if gen is None:

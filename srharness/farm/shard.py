@@ -24,8 +24,8 @@ from srharness.hardware import HARDWARE
 SHARD_FILE = "shard.json"
 SCHEMA = "srharness-shard/1"
 FINISHED = "finished"
-SHARD_ENTRIES = {SHARD_FILE, "summary.json", "allure-results", "allure-report", "history", "nightly-output.txt",
-                 ".allurerc.json"}
+SHARD_ENTRIES = {SHARD_FILE, "conformance-matrix.html", "summary.json", "allure-results", "allure-report", "history",
+                 "nightly-output.txt", ".allurerc.json"}
 
 
 def shard_name(hw: str, host: str) -> str:

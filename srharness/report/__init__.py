@@ -253,7 +253,11 @@ def verdict_table_html(verdicts: Sequence[Verdict]) -> str:
     colours = {"pass": "#1f8a3b", "fail": "#c62828", "info": "#555", "expected-fail": "#b26a00",
                "xpass": "#c62828", "not-judged": "#555"}
     rows = verdict_rows(verdicts)
-    columns = [c for c in HTML_COLUMNS if any(r[c] for r in rows)]
+    # leave out empty columns, and in a table of several rows the ones every row shares (they are
+    # the result's parameters and labels): what remains fits the preview without scrolling sideways
+    always = ("verdict", "metric", "measured", "golden", "unit", "rule", "golden_id")
+    columns = [c for c in HTML_COLUMNS if any(r[c] for r in rows)
+               and (c in always or len(rows) == 1 or len({r[c] for r in rows}) > 1)]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = []
     for row in rows:
@@ -261,10 +265,11 @@ def verdict_table_html(verdicts: Sequence[Verdict]) -> str:
             f'<td style="color:{colours[row["verdict"]]};font-weight:bold">{row["verdict"].upper()}</td>'
             if c == "verdict" else f"<td>{html.escape(row[c])}</td>" for c in columns)
         body.append(f"<tr>{cells}</tr>")
-    style = ("table{border-collapse:collapse;font:12px sans-serif}"
-             "td,th{border:1px solid #bbb;padding:2px 5px;text-align:left;vertical-align:top}th{background:#eee}")
+    style = ("table{border-collapse:collapse;font:12px sans-serif}body{margin:4px}"
+             "td,th{border:1px solid #bbb;padding:2px 5px;text-align:left;vertical-align:top;white-space:nowrap}"
+             "th{background:#eee}")
     # the height the report's preview gives it (srharness.nightly sizes previews by this): no inner scrolling
-    height = 40 + 21 * (len(rows) + 1)
+    height = 36 + 22 * (len(rows) + 1)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{height_meta(height)}<style>{style}</style></head>"
             f"<body><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>")
 
@@ -434,14 +439,16 @@ def _apply_evidence(item, verdicts: list[Verdict]) -> None:
             # excluded: the history id must not depend on what a run happened to record
             allure.dynamic.parameter(name, value, excluded=True)
     title(result_title(verdicts))
-    attached = 0
+    # first the verdict table, then the protocol's conventions and deviations, then the CSV; the
+    # check's own evidence (image panels, logs) follows
+    allure.attach(verdict_table_html(verdicts), name="measured vs golden (table)",
+                  attachment_type=allure.attachment_type.HTML)
     conventions = _protocol_conventions(verdicts)
     if conventions:
         allure.attach(conventions_html(conventions), name="protocol conventions and deviations",
                       attachment_type=allure.attachment_type.HTML)
-        attached += 1
-    attach_verdict_table("measured vs golden", verdicts)
-    _move_attachments_first(attached + 2)
+    allure.attach(verdict_table_csv(verdicts), name="measured vs golden (csv)", attachment_type=allure.attachment_type.CSV)
+    _move_attachments_first(3 if conventions else 2)
 
 
 # ---------------------------------------------------------------- xfail semantics from the verdicts
@@ -507,10 +514,16 @@ def pytest_unconfigure(config):
     _active, _listener = _active_stack.pop() if _active_stack else (False, None)
 
 
+LABELS_PROPERTY = "sr_test_labels"
+
+
 @pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_makereport(item, call):
     if call.when == "call":
         isolation.mark_concurrent_figures(item)
+    if not any(name == LABELS_PROPERTY for name, _ in item.user_properties):
+        # model / hardware / check of the test, so that a skipped test lands in its matrix cell
+        item.user_properties.append((LABELS_PROPERTY, json.dumps(_test_labels(item))))
     outcome = yield
     if call.when != "call":
         return
@@ -524,9 +537,14 @@ _run_key = pytest.StashKey[dict]()
 
 
 def _workers(config) -> int:
-    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0) or int(
-        getattr(config.option, "numprocesses", 0) or 0) if isinstance(
-        getattr(config.option, "numprocesses", 0), int) else 0
+    """xdist workers of this run (0: no xdist), for the run's identity."""
+    value = getattr(config.option, "numprocesses", None) or os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0
+    if value in ("auto", "logical"):
+        return os.cpu_count() or 1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 @pytest.hookimpl(trylast=True)
@@ -567,12 +585,15 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def _skipped_tests(stats) -> list[dict[str, str]]:
+    """Skipped tests that left no verdict (a figure not judged is in the coverage account already)."""
+    from srharness.plugin import VERDICT_PROPERTY
     out = []
     for rep in stats.get("skipped", []):
-        if hasattr(rep, "wasxfail"):
+        if hasattr(rep, "wasxfail") or any(n == VERDICT_PROPERTY for n, _ in getattr(rep, "user_properties", [])):
             continue
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3 else str(rep.longrepr)
-        out.append({"test": rep.nodeid, "reason": reason.removeprefix("Skipped: ")})
+        labels = next((json.loads(v) for n, v in getattr(rep, "user_properties", []) if n == LABELS_PROPERTY), {})
+        out.append({"test": rep.nodeid, "reason": reason.removeprefix("Skipped: "), **labels})
     return out
 
 
@@ -586,9 +607,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(_run_key, {}) if hasattr(config, "stash") else {}
     width = 120   # fits a 120-column terminal; wider ones get the same, narrower ones wrap
     verbose = config.getoption("verbose", 0) > 0
-    if verdicts:
+    skipped = _skipped_tests(terminalreporter.stats)
+    if verdicts or skipped:
         terminalreporter.section("srharness summary: model x hardware x check")
-        for line in terminal.render(terminal.summary_tables(verdicts, verbose=verbose), width=width):
+        for line in terminal.render(terminal.summary_tables(verdicts, verbose=verbose, skipped=skipped), width=width):
             terminalreporter.write_line(line)
     compare = state.get("compare")
     if compare:
@@ -604,8 +626,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     outcomes = {k: len(stats.get(k, [])) for k in ("passed", "failed", "skipped", "error", "xfailed", "xpassed")}
     session = getattr(terminalreporter, "_session", None)
     status = session.exitstatus if session is not None else exitstatus
-    summary = summary_document(verdicts, outcomes, int(status), identity=state.get("identity"),
-                               skipped=_skipped_tests(stats))
+    summary = summary_document(verdicts, outcomes, int(status), identity=state.get("identity"), skipped=skipped)
     summary["compare"] = compare
     summary["require_figures"] = state.get("require_figures", {"required": False})
     summary["failures"] = state.get("failures", [])

@@ -35,8 +35,9 @@ def figure_key(v: Verdict | dict[str, Any]) -> str:
 
 
 def is_selected_figure(v: Verdict) -> bool:
-    """A figure with a rule (or a golden) that this run set out to judge: counts in judged / selected."""
-    return v.not_judged is not None or v.passed is not None or v.golden_id is not None
+    """A published (golden) figure this run set out to judge: counts in judged / selected. Checks with
+    a rule but no golden (plumbing, fidelity floors) colour a cell but are not published figures."""
+    return v.not_judged is not None or v.golden_id is not None
 
 
 def is_judged(v: Verdict) -> bool:
@@ -51,35 +52,53 @@ def _check_order(check: str) -> tuple[int, str]:
     return (CHECK_KINDS.index(check) if check in CHECK_KINDS else len(CHECK_KINDS), check)
 
 
-def cell_state(counts: Counter) -> str:
-    """The state a cell shows, from the counts of its figures' verdicts (see CELL_PRECEDENCE)."""
+def cell_state(counts: Counter, judged: int | None = None, selected: int | None = None) -> str:
+    """The state a cell shows, from the counts of its figures' verdicts (see CELL_PRECEDENCE). A cell
+    none of whose published figures was judged reads "not-judged" even when its other checks passed:
+    green must mean the published figures were measured."""
+    if not counts.get("fail") and not counts.get("xpass") and selected and not judged:
+        return "not-judged"
     for state in CELL_PRECEDENCE:
         if counts.get(state):
             return state
     return "info"
 
 
-def matrix_cells(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
-    """One cell per (model, hardware, check) seen: state, counts per verdict, figures judged / selected."""
+def matrix_cells(verdicts: Sequence[Verdict], skipped: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One cell per (model, hardware, check) seen: state, counts per verdict, figures judged / selected,
+    and the tests of the cell that were skipped (`skipped`: dicts with model, hardware, check, reason;
+    those without a model are left out). A cell with skipped tests and no published figure judged reads
+    "not-judged": its check never ran."""
     groups: dict[tuple[str, str, str], list[Verdict]] = {}
     for v in verdicts:
         groups.setdefault((v.model, v.hardware, v.check), []).append(v)
+    skips: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for s in skipped:
+        if s.get("model") and s.get("hardware") and s.get("check"):
+            key = (s["model"], s["hardware"], s["check"])
+            skips.setdefault(key, []).append(s)
+            groups.setdefault(key, [])
     cells = []
     for (model, hw, check), vs in groups.items():
         counts = Counter(v.verdict for v in vs)
+        selected = [v for v in vs if is_selected_figure(v)]
+        judged = sum(is_judged(v) for v in selected)
+        n_skipped = len(skips.get((model, hw, check), []))
+        state = cell_state(counts, judged, len(selected) + n_skipped)
         cells.append({
-            "model": model, "hardware": hw, "check": check, "state": cell_state(counts),
+            "model": model, "hardware": hw, "check": check, "state": state,
             "counts": {k: counts[k] for k in VERDICTS if counts[k]},
-            "judged": sum(is_judged(v) for v in vs), "selected": sum(is_selected_figure(v) for v in vs),
-            "figures": len(vs),
+            "judged": judged, "selected": len(selected), "figures": len(vs), "skipped": n_skipped,
+            "skip_reasons": sorted({s.get("reason", "") for s in skips.get((model, hw, check), [])}),
         })
     return sorted(cells, key=lambda c: (c["model"], _hw_order(c["hardware"]), _check_order(c["check"])))
 
 
-def summary_matrix(verdicts: Sequence[Verdict]) -> dict[str, dict[str, dict[str, str]]]:
+def summary_matrix(verdicts: Sequence[Verdict],
+                   skipped: Sequence[dict[str, Any]] = ()) -> dict[str, dict[str, dict[str, str]]]:
     """model -> hardware -> check -> cell state (the compact form of `matrix_cells`)."""
     out: dict[str, dict[str, dict[str, str]]] = {}
-    for c in matrix_cells(verdicts):
+    for c in matrix_cells(verdicts, skipped):
         out.setdefault(c["model"], {}).setdefault(c["hardware"], {})[c["check"]] = c["state"]
     return out
 
@@ -129,8 +148,8 @@ def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exit
         "tests": dict(outcomes),
         "figures": figure_counts(verdicts),
         "coverage": coverage_totals(verdicts),
-        "matrix": summary_matrix(verdicts),
-        "cells": matrix_cells(verdicts),
+        "matrix": summary_matrix(verdicts, skipped),
+        "cells": matrix_cells(verdicts, skipped),
         "not_judged": coverage_account(verdicts),
         "skipped_tests": list(skipped),
         "verdicts": [{**v.to_dict(), "figure_key": figure_key(v)} for v in verdicts],

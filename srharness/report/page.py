@@ -43,12 +43,13 @@ def _cell_html(cell: dict[str, Any] | None, model: str, hw: str, check: str, reg
     detail = []
     if cell["selected"]:
         detail.append(f'{cell["judged"]}/{cell["selected"]} judged')
-    for k, name in (("fail", "fail"), ("xpass", "XPASS"), ("expected-fail", "xfail"), ("not-judged", "not judged"),
-                    ("info", "info")):
-        if counts.get(k) and not (k == "info" and cell["state"] == "info" and not cell["selected"]):
+    for k, name in (("fail", "fail"), ("xpass", "XPASS"), ("expected-fail", "xfail"), ("not-judged", "not judged")):
+        if counts.get(k):
             detail.append(f"{counts[k]} {name}")
-    if cell["state"] == "info" and not cell["selected"]:
-        detail.append(f'{cell["figures"]} figure{"s" if cell["figures"] != 1 else ""}')
+    if not cell["selected"] and cell["figures"]:
+        detail.append(f'{cell["figures"]} figure{"s" if cell["figures"] != 1 else ""}, no golden')
+    if cell.get("skipped"):
+        detail.append(f'{cell["skipped"]} test{"s" if cell["skipped"] != 1 else ""} skipped')
     return (f'<td style="background:{bg};color:{fg}"><a href="#{_anchor(model, hw, check)}" style="color:{fg}">'
             f'<b>{label}</b></a><br><small>{_esc(", ".join(detail))}</small></td>')
 
@@ -171,12 +172,14 @@ def matrix_page_html(summary: dict[str, Any], *, compare: dict[str, Any] | None 
     else:
         out.append('<div class="muted">every selected golden figure was judged</div>')
     skipped = summary.get("skipped_tests", [])
-    if skipped:
-        out.append(f"<h2>{len(skipped)} test(s) skipped</h2><table class='cov'><tr><th>test</th><th>reason</th></tr>")
-        for s in skipped[:40]:
-            out.append(f"<tr><td>{_esc(s.get('test'))}</td><td>{_esc(s.get('reason'))}</td></tr>")
-        if len(skipped) > 40:
-            out.append(f"<tr><td colspan=2>… {len(skipped) - 40} more in summary.json</td></tr>")
+    if skipped:   # grouped by reason: one line per cause, the tests it stopped beside it
+        by_reason: dict[str, list[str]] = {}
+        for s in skipped:
+            by_reason.setdefault(s.get("reason") or "", []).append(s.get("test", "").split("::", 1)[-1])
+        out.append(f"<h2>{len(skipped)} test(s) skipped</h2><table class='cov'><tr><th>why</th><th>tests</th></tr>")
+        for reason, tests in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(tests[:6]) + (f" … +{len(tests) - 6}" if len(tests) > 6 else "")
+            out.append(f"<tr><td>{_esc(reason)}</td><td><b>{len(tests)}</b>: <small>{_esc(shown)}</small></td></tr>")
         out.append("</table>")
     out.append("</div></div>")
     # changes since the previous run

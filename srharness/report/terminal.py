@@ -21,10 +21,10 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def matrix_table(verdicts: Sequence[Verdict]):
+def matrix_table(verdicts: Sequence[Verdict], skipped: Sequence[dict] = ()):
     from rich import box
     from rich.table import Table
-    cells = matrix_cells(verdicts)
+    cells = matrix_cells(verdicts, skipped)
     cols = matrix_columns(cells)
     by = {(c["model"], c["hardware"], c["check"]): c for c in cells}
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -41,8 +41,10 @@ def matrix_table(verdicts: Sequence[Verdict]):
             text = STATE_TEXT[c["state"]]
             if c["selected"]:
                 text += f" {c['judged']}/{c['selected']}"
-            elif c["state"] == "info":
+            elif c["figures"]:
                 text += f" ({c['figures']})"
+            if c["skipped"]:
+                text += f" [dim]{c['skipped']} skip[/]"
             row.append(text)
         table.add_row(*row)
     return table
@@ -86,8 +88,9 @@ def totals_line(verdicts: Sequence[Verdict]) -> str:
     return text
 
 
-def summary_tables(verdicts: Sequence[Verdict], *, verbose: bool = False) -> list:
-    out = ["conformance matrix (cells: judged/selected golden figures)", matrix_table(verdicts)]
+def summary_tables(verdicts: Sequence[Verdict], *, verbose: bool = False, skipped: Sequence[dict] = ()) -> list:
+    out = ["conformance matrix (cells: state, golden figures judged/selected or (figures) where no golden, "
+           "tests skipped)", matrix_table(verdicts, skipped)]
     figures = figures_table(verdicts, verbose=verbose)
     if figures is not None:
         out.append(figures)

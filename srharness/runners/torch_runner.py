@@ -3,6 +3,8 @@ the GPU options of srharness.perf_gpu.GpuOptions (channels_last, torch.compile, 
 TorchPipeline is the same module in device-resident buffers for the GPU timing loops."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,10 +25,16 @@ def prepare_module(module: nn.Module, device: torch.device | str, precision: str
     """The module in eval mode on `device`: weights in `precision` (cast "weights") or kept in fp32
     for autocast, optionally channels_last and torch.compile'd."""
     dtype = _DTYPES[precision] if cast == "weights" else torch.float32
+    if torch.device(device).type != "cpu" or dtype != torch.float32 or channels_last or compile:
+        # .to() converts in place: the caller's module (often a session-cached fp32 reference) stays as it was
+        module = copy.deepcopy(module)
     module = module.eval().to(device, dtype)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     if compile:
+        # each new module instance is a recompile of the same forward; past dynamo's cache limit (8)
+        # it would silently run eager, so start from a clean cache (one compiled pipeline at a time)
+        torch._dynamo.reset()
         module = torch.compile(module, mode=None if compile == "default" else compile, dynamic=False)
     return module
 

@@ -352,6 +352,8 @@ def parse_vamp(text: str, source: str = "<vamp>") -> VampPerf:
                 current = None
         if not colon:
             continue
+        if label not in _VAMP_SCALARS:   # a log prefix ("[INFO] throughput (qps): ...") before the label
+            label = next((k for k in _VAMP_SCALARS if label.endswith((" " + k, "]" + k))), label)
         if label in _VAMP_SCALARS:
             name, check = _VAMP_SCALARS[label]
             _set_once(found, name, _figure(check, value, source, tool, f"line {n} {label}"),
@@ -594,6 +596,8 @@ def parse_file(tool: str, path: str | Path):
         raise KeyError(f"no parser for {tool!r}; known: {', '.join(PARSERS)}")
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():   # a folder, a FIFO or /dev/zero would never end
+            raise LogParseError(str(path), tool, "not a regular file; give the log file itself")
         size = path.stat().st_size
         if size > MAX_LOG_BYTES:
             raise LogParseError(str(path), tool, f"the file is {size} bytes, more than {MAX_LOG_BYTES}: not a tool log")

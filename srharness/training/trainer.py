@@ -317,6 +317,7 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
     pending: list[torch.Tensor] = []   # step_sync off: per-step losses still on the device
     window = None                      # step_sync off: (step, host time) after the warm-up steps
     profiler = None
+    profiled: dict | None = None       # profile_summary of the profiled steps
 
     def flush_losses() -> None:        # a collective: every rank calls it at the same steps
         if pending:
@@ -363,7 +364,7 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
                 if config.profile_steps and ctx.is_main:
                     profiler = start_profiler(device)
             if profiler is not None and step - start_step == config.warmup + config.profile_steps:
-                write_profile(profiler, out, device)
+                profiled = write_profile(profiler, out, device, config.profile_steps)
                 profiler = None
             log_now = step % config.log_every == 0 or step == config.steps
             if log_now:
@@ -381,7 +382,7 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
                     save(step)
         flush_losses()
         if profiler is not None:
-            write_profile(profiler, out, device)
+            profiled = write_profile(profiler, out, device, step - start_step - config.warmup)
         rate = None
         if window is not None and step > window[0]:
             distributed.synchronize(device)
@@ -412,6 +413,7 @@ def train_worker(ctx: distributed.DistContext, config: TrainConfig,
                 "fused_adam": config.fused_adam and device.type == "cuda",
                 "dataloader_workers": config.workers, "cuda_version": torch.version.cuda,
                 "profile": str(out / PROFILE_FILE) if config.profile_steps else None,
+                "profile_summary": profiled,
             })
         if config.eval_dir:
             from .evaluation import evaluate
@@ -440,12 +442,35 @@ def start_profiler(device: torch.device):
     return prof
 
 
-def write_profile(prof, out: Path, device: torch.device) -> None:
+HOST_SYNC_OPS = ("cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "aten::_local_scalar_dense")
+LAUNCH_OPS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
+
+
+def profile_summary(events, steps: int) -> dict:
+    """Per step: host time in ops, device kernel time, kernel launches, host syncs, and which bounds
+    the step (the host cannot keep the device busy when it spends longer launching than the device runs)."""
+    def device_us(e):
+        return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0) or 0
+    steps = max(steps, 1)
+    host_ms = sum(e.self_cpu_time_total for e in events) / 1000.0 / steps
+    device_ms = sum(device_us(e) for e in events) / 1000.0 / steps
+    top = sorted(events, key=device_us, reverse=True)[:5]
+    return {"steps": steps, "host_ms_per_step": host_ms, "device_ms_per_step": device_ms,
+            "kernel_launches_per_step": sum(e.count for e in events if e.key in LAUNCH_OPS) / steps,
+            "host_syncs_per_step": sum(e.count for e in events if e.key in HOST_SYNC_OPS) / steps,
+            "bound": ("no device time recorded (CPU run)" if device_ms == 0 else
+                      "host (op launch) bound" if host_ms > device_ms else "device (kernel) bound"),
+            "top_device_ops": [{"op": e.key, "ms_per_step": device_us(e) / 1000.0 / steps} for e in top if device_us(e)]}
+
+
+def write_profile(prof, out: Path, device: torch.device, steps: int = 1) -> dict:
     prof.__exit__(None, None, None)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    table = prof.key_averages().table(sort_by=sort, row_limit=40)
-    atomic_write_text(out / PROFILE_FILE, table + "\n")
+    events = prof.key_averages()
+    summary = profile_summary(events, steps)
+    atomic_write_text(out / PROFILE_FILE, json.dumps(summary, indent=1) + "\n\n" + events.table(sort_by=sort, row_limit=40) + "\n")
     prof.export_chrome_trace(str(out / PROFILE_TRACE))
+    return summary
 
 
 def throughput(step_times: list[float], global_batch: int, warmup: int) -> dict:
