@@ -4,12 +4,33 @@ same public calls (`srharness.registry.register_*`) a user's package makes. Load
 from __future__ import annotations
 
 
+def _net(module: str, cls: str):
+    """The network class, imported when a model is built (registering imports no torch)."""
+    import importlib
+    return getattr(importlib.import_module(f"srharness.models.{module}"), cls)
+
+
+def SRCNN(*a, **kw):
+    return _net("srcnn", "SRCNN")(*a, **kw)
+
+
+def VDSR(*a, **kw):
+    return _net("vdsr", "VDSR")(*a, **kw)
+
+
+def RDN(*a, **kw):
+    return _net("rdn", "RDN")(*a, **kw)
+
+
+def RCAN(*a, **kw):
+    return _net("rcan", "RCAN")(*a, **kw)
+
+
+def RCANTraining(*a, **kw):
+    return _net("rcan_training", "RCANTraining")(*a, **kw)
+
+
 def srharness_register(api) -> None:
-    from srharness.models.rcan import RCAN
-    from srharness.models.rcan_training import RCANTraining
-    from srharness.models.rdn import RDN
-    from srharness.models.srcnn import SRCNN
-    from srharness.models.vdsr import VDSR
     ModelSpec = api.ModelSpec
 
     for spec in [

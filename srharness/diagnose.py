@@ -518,9 +518,9 @@ class _OutOfRuns(Exception):
 
 
 def rank_candidates(nodes: Sequence[dict], candidates: Iterable[str]) -> list[str]:
-    """Candidate node names, most suspect first: the SQNR a node loses against its inputs
-    (`gain_db`), then its own output's SQNR (lower first). Candidates with no compared output last,
-    in graph order."""
+    """Candidate node names, most suspect first: nodes whose output holds NaN/Inf (fp16 overflow),
+    then the SQNR a node loses against its inputs (`gain_db`), then its own output's SQNR (lower
+    first). Candidates with no compared output last, in graph order."""
     cand = list(dict.fromkeys(candidates))
     score: dict[str, tuple] = {}
     for row in nodes:
@@ -529,10 +529,11 @@ def rank_candidates(nodes: Sequence[dict], candidates: Iterable[str]) -> list[st
             continue
         gain = row.get("gain_db")
         sqnr = row.get("sqnr_db")
-        key = (-(gain if gain is not None else -1e9), sqnr if sqnr is not None else 1e9)
+        nonfinite = (row.get("nan_count") or 0) + (row.get("inf_count") or 0) > 0
+        key = (not nonfinite, -(gain if gain is not None else -1e9), sqnr if sqnr is not None else 1e9)
         score[name] = min(score.get(name, key), key)
     order = {n: i for i, n in enumerate(cand)}
-    return sorted(cand, key=lambda n: (n not in score, score.get(n, (0, 0)), order[n]))
+    return sorted(cand, key=lambda n: (n not in score, score.get(n, (True, 0, 0)), order[n]))
 
 
 def candidate_nodes(reference_onnx: str | Path, kind: str, variant_onnx: str | Path | None = None) -> list[str]:
@@ -891,18 +892,21 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
             if kind == "int8" and spread:
                 # the drop is spread over the graph: a per-node fix is as large as the network. Say whether
                 # the calibration range is the cause (activations clipped) and try the other vamc mode once.
-                clip = [n["clipped_fraction"] for n in loc["nodes"] if n.get("clipped_fraction") is not None]
-                share = [n["clip_error_share"] for n in loc["nodes"] if n.get("clip_error_share") is not None]
+                first = loc["first_divergent_node"] or {}
+                clipping = [n for n in loc["nodes"] if (n.get("clip_error_share") or 0) > 0.5]
                 other = "max" if mode != "max" else "kl_divergence"
                 alt = figure((), f"alternative calibrate_mode={other}", calibrate_mode=other)
                 repair_result["spread"] = {
                     "note": f"{len(rr.excluded_nodes)} of {rr.candidates} nodes are needed: the error is spread over "
-                            f"the graph, not in a few layers. {min(clip, default=0):.1%}..{max(clip, default=0):.1%} "
-                            f"of each quantized activation's values lie beyond its calibrated range, and that "
-                            f"clipping is {min(share, default=0):.0%}..{max(share, default=0):.0%} of the "
-                            f"activation's own quantisation error (the rest is rounding). Keeping nodes in higher "
-                            f"precision fixes both only by leaving the tensor in float; the calibration is the "
-                            f"other lever (tried below).",
+                            f"the graph, not in a few layers. "
+                            + (f"At the first divergent node ({first['node']}) {(first.get('clipped_fraction') or 0):.1%} "
+                               f"of the values lie beyond the calibrated range and that clipping is "
+                               f"{(first.get('clip_error_share') or 0):.0%} of its own quantisation error; "
+                               if first else "No node is over the thresholds; ")
+                            + f"{len(clipping)} quantized activations are clipping-dominated. "
+                            f"Higher precision fixes clipping only by leaving the tensor in float; the calibration "
+                            f"is the other lever (tried below).",
+                    "clipping_dominated": [n["node"] for n in clipping],
                     "alternative": {"calibrate_mode": other, "psnr": alt.psnr, "passed": alt.passed,
                                     "seconds": alt.seconds}}
         result["repair"] = repair_result

@@ -181,7 +181,9 @@ class ExportCache:
         return None
 
     def remove(self, path: Path) -> None:
-        for p in (path, _sidecar(path)):
+        """The entry, its sidecar and what was derived from it beside it (fp16/int8 variants,
+        calibration ranges: `<entry stem>.*`, unique by the key in the stem)."""
+        for p in (path, _sidecar(path), *self.folder.glob(f"{path.stem}.*")):
             p.unlink(missing_ok=True)
 
     def get(self, stem: str, key: str, export, describe):
@@ -191,7 +193,10 @@ class ExportCache:
         with _locked(out):
             problem = self.verify(out) if out.exists() or _sidecar(out).exists() else "missing"
             if problem is None:
-                os.utime(out)            # in use: keeps it out of another session's clean-up
+                # in use: keeps it out of another session's clean-up. Touched only when getting old,
+                # since quantize.py remakes variants older than their fp32 file.
+                if time.time() - out.stat().st_mtime > self.stale_after_s / 4:
+                    os.utime(out)
                 result = describe(out)
                 result.details["cache"] = "hit"
                 return result

@@ -121,9 +121,13 @@ def resolve_backend(g: Golden) -> tuple[str, dict[str, Any]]:
 
 
 def figure_hardware(g: Golden) -> str:
-    """The hardware marker of the figure's test item: where its backend runs. A torch fp32 figure
-    published on an unnamed GPU is the same computation on the CPU."""
+    """The hardware marker of the figure's test item: the figure's own hardware where it names a
+    registered one, else where its backend runs (a torch fp32 figure published on an unnamed
+    "gpu" is the same computation on the CPU)."""
     from srharness.backends import get_backend
+    from srharness.hardware import HARDWARE
+    if g.hardware in HARDWARE:
+        return g.hardware
     try:
         name, _ = resolve_backend(g)
     except NotJudged:
@@ -212,12 +216,12 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
                        f"{env.weights_dir or '(no weights dir)'} (give it with --sr-weights-dir)")
     if missing:
         raise NotJudged("; ".join(missing))
-    hardware = get_backend(backend).hardware
+    hardware = figure_hardware(g)
     command = (f"srharness eval {g.model} --scale {scale} --dataset {GOLDEN_DATASETS.get(g.dataset, g.dataset)} "
                f"--protocol {g.protocol} --weights auto --backend {backend} --data-dir {env.data_dir}")
     first = protocol.prepare(dataset.samples[0].hr(), scale, spec, name=dataset.samples[0].name,
                              sample=dataset.samples[0]) if dataset.samples else None
-    if first is not None and hardware == "cpu":
+    if first is not None and get_backend(backend).hardware == "cpu":
         macs = spec.param_count.get(scale, 0) * first.input.shape[-1] * first.input.shape[-2] * len(dataset)
         if macs > CPU_BUDGET_MACS:
             raise NotJudged(f"too slow here: ~{macs:.1e} MACs on the CPU (budget {CPU_BUDGET_MACS:.1e}); "
@@ -318,14 +322,14 @@ def _evaluate(protocol, runner, dataset, scale: int, spec):
     one tool run, as the guides' accuracy runs do, and each output is matched to its input."""
     from srharness import report
     from srharness.protocols import evaluate
-    on_image = None
-    if report.active():
-        def on_image(name, image, prep, score):
-            to01 = 1.0 / protocol.data_range   # panels take [0,1] floats
-            report.attach_image_panel(
-                f"{protocol.name} x{scale} {name}", sr=np.clip(image * to01, 0, 1),
-                hr=np.clip(prep.reference * to01, 0, 1),
-                bicubic=None if prep.bicubic is None else np.clip(prep.bicubic * to01, 0, 1), psnr=score.psnr)
+
+    def panel(name, image, prep, score):
+        to01 = 1.0 / protocol.data_range   # panels take [0,1] floats
+        report.attach_image_panel(
+            f"{protocol.name} x{scale} {name}", sr=np.clip(image * to01, 0, 1),
+            hr=np.clip(prep.reference * to01, 0, 1),
+            bicubic=None if prep.bicubic is None else np.clip(prep.bicubic * to01, 0, 1), psnr=score.psnr)
+    on_image = panel if report.active() else None
     if not hasattr(runner, "run_files"):
         return evaluate(protocol, runner.run, dataset, scale, spec, on_image=on_image)
     preps = [protocol.prepare(s.hr(), scale, spec, name=s.name, sample=s) for s in dataset]

@@ -549,7 +549,7 @@ function(e){return e.textContent.trim().slice(-label.length)===label;});if(!b)re
 setTimeout(function(){if(!document.querySelector('[data-testid="html-attachment-preview"]'))b.click();},400);return true;}
 setInterval(function(){var h=location.hash;if(handled[h])return;
 if(h==="#/globalAttachments"){if(open(%s))handled[h]=1;}
-else if(/^#\/[0-9a-f]{32}(\/overview)?$/.test(h)){if(open(%s))handled[h]=1;}},200);
+else if(/^#\\/[0-9a-f]{32}(\\/overview)?$/.test(h)){if(open(%s))handled[h]=1;}},200);
 if(!location.hash||location.hash==="#")location.hash="#/globalAttachments";  /* index.html#/: the results tree */
 })();</script>"""
 

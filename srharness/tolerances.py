@@ -53,7 +53,8 @@ def load_tolerances(path: str | Path = TOLERANCES_FILE) -> dict[str, Tolerance]:
     out = {}
     for name, raw in doc.items():
         if not isinstance(raw, dict) or set(raw) - KEYS or not {"rule", "values", "rationale"} <= set(raw):
-            raise ToleranceError(f"{path}: {name}: needs rule, values, rationale (allowed keys: {', '.join(sorted(KEYS))})")
+            raise ToleranceError(f"{path}: {name}: needs rule, values, rationale "
+                                 f"(allowed keys: {', '.join(sorted(KEYS))})")
         if raw["rule"] not in RULES:
             raise ToleranceError(f"{path}: {name}: rule {raw['rule']!r} is not one of {', '.join(RULES)}")
         values = raw["values"]

@@ -42,6 +42,10 @@ def test_missing_needs_and_absent_hardware_are_reasons_not_tracebacks(tmp_path):
         build_runner("ort-int8-entropy", model="srcnn", onnx=tmp_path / "x.onnx")
     with pytest.raises(BackendUnavailable, match="needs onnx, input_shape, workdir"):
         build_runner("vacc-fp16", model="vdsr")
+    import onnxruntime
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(BackendUnavailable, match="no CUDAExecutionProvider"):   # never a silent CPU run
+            build_runner("ort-cuda", model="srcnn", onnx=tmp_path / "x.onnx")
     import torch
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailable):

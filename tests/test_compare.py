@@ -168,7 +168,7 @@ def test_compare_cli_names_the_regressed_figure(tmp_path, capsys):
     rc = main(["compare", "--history", str(tmp_path), "--fail", "psnr:0.05dB"])
     out = capsys.readouterr().out
     assert rc == 1, out
-    assert "REGRESSION vdsr x2 cpu torch fp32 benchmark psnr 37.6 -> 37.5 dB" in out
+    assert "vdsr x2 cpu torch fp32 benchmark psnr 37.6 -> 37.5 dB (-0.1, -0.3%): REGRESSION (rule psnr" in out
     assert main(["compare", "--history", str(tmp_path), "--fail", "psnr:0.2dB", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["regressions"] == 0 and doc["rows"][0]["delta"] == pytest.approx(-0.1)
@@ -362,3 +362,16 @@ def test_skipped_tests_land_in_their_cell_as_not_judged():
     assert cells["rdn", "cpu", "accuracy"]["state"] == "not-judged" and cells["rdn", "cpu", "accuracy"]["skipped"] == 1
     assert cells["rdn", "cuda", "perf"]["state"] == "not-judged"
     assert cells["rdn", "cuda", "perf"]["skip_reasons"] == ["no NVIDIA GPU"]
+
+
+@pytest.mark.slow
+def test_nightly_json_keeps_stdout_for_the_document(tmp_path, capsys, monkeypatch):
+    from srharness import nightly
+    monkeypatch.delenv("DEMO_FPS_FACTOR", raising=False)
+    monkeypatch.delenv("DEMO_PSNR_DROP_DB", raising=False)
+    cfg = nightly.load_config(_nightly_project(tmp_path, require_figures=True))
+    assert nightly.run_nightly(cfg, generate=False, json_output=True) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)                       # nothing but the document on stdout
+    assert doc["exit_code"] == 0 and doc["coverage"]["judged"] == doc["coverage"]["selected"] == 1
+    assert "srharness nightly [2/3]: running pytest" in captured.err

@@ -201,6 +201,9 @@ def test_cli_refuses_what_it_cannot_diagnose(capsys):
 # ------------------------------------------------------------------ the real figure (slow)
 @pytest.mark.slow
 def test_vdsr_int8_entropy_repair_passes_the_guides_rule(tmp_path):
+    # ~9 min on 2 shared cores (27 figure re-runs): opt-in, so `pytest tests` in CI stays within budget
+    if os.environ.get("SRHARNESS_DIAGNOSE_VDSR") != "1":
+        pytest.skip("the real VDSR repair takes ~9 min; run with SRHARNESS_DIAGNOSE_VDSR=1 -m slow")
     data = os.environ.get("SRHARNESS_DATA_DIR")
     if not data or not (Path(data) / "weights" / "vdsr").is_dir():
         pytest.skip("needs the shared data with the official VDSR weights (SRHARNESS_DATA_DIR)")
@@ -249,3 +252,4 @@ def test_allure_evidence_table_plot_and_repair(tiny, monkeypatch):
     assert tiny["target"] in kinds["dg: per-layer table"][1]
     assert kinds["dg: error by depth"][1][:4] == b"\x89PNG"
     assert "dg: repair" in kinds and "dg: result" in kinds
+

@@ -7,7 +7,6 @@ import sys
 import textwrap
 import time
 
-import pytest
 
 from srharness.export_cache import ExportCache, export_key
 from srharness.registry import MODELS, ModelSpec, register_model
@@ -53,11 +52,13 @@ def test_clean_up_keeps_another_keys_live_entry_and_removes_only_stale_ones(tmp_
     cache.get("m-x2", "live", export, _describe)                # another session's key, in use
     cache.get("m-x2-dyn", "other", export, _describe)           # a longer stem: never this stem's
     old = tmp_path / "m-x2-old.onnx"
+    derived = tmp_path / "m-x2-old.int8-max-abc.onnx"          # a variant made beside the entry
+    derived.write_bytes(b"q")
     past = time.time() - 3600
     os.utime(old, (past, past))
     os.utime(tmp_path / "m-x2-dyn-other.onnx", (past, past))
     cache.get("m-x2", "new", export, _describe)
-    assert not old.exists() and not (tmp_path / "m-x2-old.onnx.json").exists()
+    assert not old.exists() and not (tmp_path / "m-x2-old.onnx.json").exists() and not derived.exists()
     assert (tmp_path / "m-x2-live.onnx").exists() and (tmp_path / "m-x2-dyn-other.onnx").exists()
 
 

@@ -320,15 +320,15 @@ def test_a_shard_over_its_timeout_is_killed_and_its_partial_results_kept(tmp_pat
     (tmp_path / "test_slow.py").write_text(SLOW_DEMO)
     (tmp_path / "nightly.yaml").write_text("suites: [test_slow.py]\nrequire: [cpu]\nout_dir: out\n")
     started = time.monotonic()
-    answer = launcher.run_shard_on_node(str(tmp_path / "nightly.yaml"), "cpu", "box-slow", 30, {})
-    assert time.monotonic() - started < 90 and answer["exit_code"] != 0
+    answer = launcher.run_shard_on_node(str(tmp_path / "nightly.yaml"), "cpu", "box-slow", 45, {})
+    assert time.monotonic() - started < 120 and answer["exit_code"] != 0
     shard_dir = tmp_path / "out" / "cpu@box-slow"
     launcher._unpack(answer["tar"], shard_dir)
     state = json.loads((shard_dir / "shard.json").read_text())
-    assert state["status"] == "timed-out" and "timed out after 30 s on box-slow" in state["reason"]
-    assert "test_quick" in (shard_dir / "nightly-output.txt").read_text()
+    assert state["status"] == "timed-out" and "timed out after 45 s on box-slow" in state["reason"]
+    assert "collected 2 items" in (shard_dir / "nightly-output.txt").read_text()   # the log up to the kill
     assert cli_main(["merge", str(shard_dir), "-o", str(tmp_path / "m"), "--no-report"]) == 1
     merged = [json.loads(p.read_text()) for p in (tmp_path / "m" / "allure-results").glob("*-result.json")]
     lost = [r for r in merged if r["name"] == "Shard lost: cpu@box-slow"]
-    assert lost and "timed out after 30 s" in lost[0]["statusDetails"]["message"]
+    assert lost and "timed out after 45 s" in lost[0]["statusDetails"]["message"]
     assert any(r.get("fullName", "").endswith("test_quick") and r["status"] == "passed" for r in merged)  # kept

@@ -133,3 +133,15 @@ def test_tolerances_are_data_with_rules_and_rationale(tmp_path):
         load_tolerances(bad)
     with pytest.raises(ToleranceError, match="no tolerance 'agreemnt'"):
         tolerance("agreemnt")
+
+
+def test_a_failing_card_tool_is_an_error_not_a_figure(fake_vacc, tmp_path, monkeypatch):
+    """vamc exits 1: the figure is not silently not-judged; the measurement raises with the tool's error."""
+    from srharness.tools.process import ToolError
+    data_dir = _data_dir()
+    if data_dir is None:
+        pytest.skip("needs the shared data and the official VDSR weights (SRHARNESS_DATA_DIR)")
+    monkeypatch.setenv("SRHARNESS_FAKE_FAIL", "vamc")
+    with pytest.raises(ToolError, match="vamc"):
+        measure_figure(GOLDENS.get("vdsr/x4/set5/psnr/vacc-fp16"),
+                       FigureEnv(data_dir, data_dir / "weights", tmp_path), GOLDENS)

@@ -98,6 +98,7 @@ PLUGIN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["option", "env", "path"])
 def test_cli_loads_a_plugin_from_the_users_folder(tmp_path, how):
     (tmp_path / "my_plugin.py").write_text(PLUGIN)
@@ -114,8 +115,25 @@ def test_cli_loads_a_plugin_from_the_users_folder(tmp_path, how):
     assert '"model": "cli-user"' in proc.stdout and (tmp_path / "m.onnx").is_file()
 
 
+@pytest.mark.slow
 def test_cli_unknown_plugin_is_one_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "srharness", "--sr-plugin", "no_such_mod", "export", "vdsr", "-o",
                            str(tmp_path / "x.onnx")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "srharness plugin 'no_such_mod': no such module" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_user_hardware_gets_a_detector_and_a_marker(monkeypatch):
+    from srharness.hardware import HARDWARE, Detection, detect
+    from srharness.registry import register_hardware
+    monkeypatch.delitem(HARDWARE, "fakecard", raising=False)
+    register_hardware("fakecard", lambda: Detection("fakecard", False, "`fakecard-smi` on PATH"),
+                      marker="needs a FakeCard", tools=("fakecard-smi",), devices_per_card=2)
+    try:
+        assert HARDWARE["fakecard"].devices_per_card == 2
+        assert detect("fakecard").reason == "fakecard hardware not found (looked for `fakecard-smi` on PATH)"
+    finally:
+        del HARDWARE["fakecard"]
+        detect.cache_clear()
+    with pytest.raises(ValueError, match="unknown hardware 'fakecard'"):
+        detect("fakecard")

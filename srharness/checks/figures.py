@@ -67,7 +67,16 @@ class GoldenFigures:
         from srharness.figures import measure_figure
         goldens = _goldens(str(sr_golden_dir))
         g = goldens.get(sr_figure)
-        verdict = sr_record(measure_figure(g, sr_figure_env, goldens))
+        try:
+            verdict = sr_record(measure_figure(g, sr_figure_env, goldens))
+        except Exception as exc:    # a broken measurement (tool error, NaN) is the figure's fail
+            from dataclasses import replace
+
+            from srharness.figures import not_judged
+            broken = replace(not_judged(g, ""), not_judged=None, passed=False,
+                             notes=f"measurement failed: {type(exc).__name__}: {exc}")
+            sr_record(broken)
+            raise
         report.label(model=g.model, check=verdict.check, backend=verdict.backend, precision=verdict.precision,
                      hardware=verdict.hardware)
         if verdict.not_judged:

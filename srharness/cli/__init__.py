@@ -85,7 +85,10 @@ def report_error(args, message: str, code: int = 2) -> int:
     print(f"srharness {args.command}: error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         import json
-        print(json.dumps({"error": message, "command": args.command, "exit_code": code}))
+        try:
+            print(json.dumps({"error": message, "command": args.command, "exit_code": code}))
+        except OSError:   # stdout closed (a pipe's reader left): the message is on stderr already
+            pass
     return code
 
 

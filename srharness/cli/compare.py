@@ -120,4 +120,4 @@ def _print_table(rows, base_path, new_path, rules_text, show_all: bool) -> None:
     console.print(f"{len(rows)} figures: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     for r in rows:
         if r["status"] == "regressed":
-            console.print("[bold red]REGRESSION[/] " + describe_change(r))
+            console.print(f"[bold red]{describe_change(r)}[/]")

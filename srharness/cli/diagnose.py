@@ -95,6 +95,10 @@ def run(args) -> int:
                   f"  vamc: {rep['fix']['vamc']['note']} skip_conv_layers={rep['fix']['vamc']['skip_conv_layers']}")
         if rep.get("note"):
             print(f"  note: {rep['note']}")
+        if rep.get("spread"):
+            alt = rep["spread"]["alternative"]
+            print(f"  {rep['spread']['note']}\n  alternative: calibrate_mode={alt['calibrate_mode']} -> "
+                  f"{alt['psnr']:.4f} dB ({'pass' if alt['passed'] else 'FAIL'})")
     print(f"cost: {result['cost']}")
     return 0 if not rep or rep["passed"] else 1
 

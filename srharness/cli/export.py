@@ -6,8 +6,6 @@ import json
 from srharness.cli import CliError, model_spec
 from srharness.cli import args as types
 
-parse_shape = types.shape
-
 
 def add_parser(sub):
     p = sub.add_parser("export", help="export a model to ONNX and report its real opset and op census",
@@ -22,7 +20,7 @@ def add_parser(sub):
                    help="legacy: torch.onnx.export(dynamo=False), honours opset 9; dynamo: torch's default "
                         "exporter (stays at opset 18, emits DepthToSpace)")
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument("--shape", type=parse_shape, default=None, metavar="HxW",
+    shape.add_argument("--shape", type=types.shape, default=None, metavar="HxW",
                        help="static input height x width (default: the model's small test shape)")
     shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width axes")
     p.add_argument("--weights", default=None, metavar="PATH",

@@ -169,7 +169,7 @@ def run_shard_on_node(nightly_config: str, hw: str, host: str, timeout: float, e
     shard_dir.mkdir()
     cmd = [sys.executable, "-m", "srharness", "nightly", "--config", nightly_config, "--shard", hw,
            "--shard-dir", str(shard_dir), "--no-report"]
-    env = dict(os.environ, **env_extra, **{HOST_ENV: host})
+    env = dict(os.environ, **env_extra, **{HOST_ENV: host, "PYTHONUNBUFFERED": "1"})  # a killed run's log survives
     timed_out = False
     try:
         with open(shard_dir / "nightly-output.txt", "w", encoding="utf-8") as log:

@@ -11,7 +11,7 @@ from torch import nn
 
 from srharness.registry import MODELS, ModelSpec, TorchUnavailable, UnknownName
 
-__all__ = ["MODELS", "ModelSpec", "TorchUnavailable", "build_model", "count_parameters", "get_model_spec"]
+__all__ = ["MODELS", "ModelSpec", "TorchUnavailable", "UnknownName", "build_model", "count_parameters", "get_model_spec"]
 
 
 def get_model_spec(name: str) -> ModelSpec:

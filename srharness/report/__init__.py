@@ -34,8 +34,9 @@ import pytest
 from srharness.fileio import atomic_write_text
 from srharness.records import Verdict
 from srharness.report import history, isolation, terminal
-from srharness.report.matrix import (VERDICTS, changed_findings, coverage_account, coverage_totals, figure_counts,
-                                     figure_key, matrix_cells, summary_document, summary_matrix,
+# re-exported: `srharness.report.summary_matrix` etc. stay where the report side and merge look for them
+from srharness.report.matrix import (VERDICTS, changed_findings, coverage_account, coverage_totals,  # noqa: F401
+                                     figure_counts, figure_key, matrix_cells, summary_document, summary_matrix,
                                      verdicts_from_summary)
 
 SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"
@@ -538,7 +539,7 @@ _run_key = pytest.StashKey[dict]()
 
 def _workers(config) -> int:
     """xdist workers of this run (0: no xdist), for the run's identity."""
-    value = getattr(config.option, "numprocesses", None) or os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0
+    value = getattr(config.option, "numprocesses", None) or 0
     if value in ("auto", "logical"):
         return os.cpu_count() or 1
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ISOLATION_ENV = "SRHARNESS_PERF_ISOLATION"
-_ACTIVE = {"on": False}
+_ACTIVE = {"on": False, "workers": 0}   # this process: locks registered; xdist workers of its run
 
 
 def _workers() -> int:
@@ -34,6 +34,8 @@ def enabled() -> bool:
 def configure(config) -> None:
     """Register the locks on xdist workers of a run with more than one worker."""
     _ACTIVE["on"] = False
+    # only an xdist worker counts its siblings: a pytest started by a test inherits the variables
+    _ACTIVE["workers"] = _workers() if hasattr(config, "workerinput") else 0
     if not hasattr(config, "workerinput") or _workers() < 2 or not enabled():
         return
     folder = Path(tempfile.gettempdir()) / "srharness-isolation"
@@ -71,7 +73,7 @@ class PerfIsolation:
 
 def measurement_conditions() -> dict:
     """How a perf figure of this process is being measured, for its conditions."""
-    workers = _workers()
+    workers = _ACTIVE["workers"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     out = {"run_alone": workers < 2 or _ACTIVE["on"], "xdist_workers": workers,
            "host_load_1min": None if load is None else round(load, 2)}

@@ -161,13 +161,16 @@ def matrix_page_html(summary: dict[str, Any], *, compare: dict[str, Any] | None 
     # the coverage account
     account = summary.get("not_judged", [])
     out.append(f'<div><h2 style="margin-top:0">Coverage: {len(account)} golden figure(s) not judged</h2>')
-    if account:
-        out.append('<table class="cov"><tr><th>golden figure</th><th>where</th><th>why not</th></tr>')
+    if account:   # one row per reason, the figures it stopped beside it; gaps first, reference-only last
+        by_reason: dict[str, list[dict[str, Any]]] = {}
         for d in account:
-            where = " ".join(str(p) for p in (d["hardware"], d["backend"], d["precision"],
-                                               f"x{d['scale']}" if d["scale"] else None, d["protocol"]) if p)
-            out.append(f"<tr><td>{_esc(d['golden_id'] or d['figure_key'])}</td><td>{_esc(where)}</td>"
-                       f"<td>{_esc(d['reason'])}</td></tr>")
+            by_reason.setdefault(d["reason"], []).append(d)
+        order = sorted(by_reason.items(), key=lambda kv: (kv[0].startswith("reference only"), -len(kv[1])))
+        out.append('<table class="cov"><tr><th>why not judged</th><th>golden figures</th></tr>')
+        for reason, ds in order:
+            names = ", ".join(f"{d['golden_id'] or d['figure_key']}" + (f" ({d['hardware']})" if d["hardware"] != "cpu"
+                                                                         else "") for d in ds)
+            out.append(f"<tr><td>{_esc(reason)}</td><td><b>{len(ds)}</b>: <small>{_esc(names)}</small></td></tr>")
         out.append("</table>")
     else:
         out.append('<div class="muted">every selected golden figure was judged</div>')

@@ -1,11 +1,12 @@
 """ESPCN through srharness's reusable checks: export conformance, CPU fidelity of the compiled
 variants, the protocols' plumbing, task accuracy against this project's golden (golden/espcn.yaml),
-and CPU performance. No pytest_plugins line: srharness's pytest11 entry point loads the plugin,
+CPU performance, and one item per golden figure. No pytest_plugins line: srharness's pytest11 entry point loads the plugin,
 and this project's `srharness.plugins` entry point registers the model."""
 import pytest
 
 from srharness.checks.accuracy import AccuracyChecks
 from srharness.checks.export import ExportChecks
+from srharness.checks.figures import GoldenFigures
 from srharness.checks.perf import PerfChecks
 
 pytestmark = [pytest.mark.cpu]
@@ -19,6 +20,11 @@ class TestExport(ExportChecks):
 class TestAccuracy(AccuracyChecks):
     model = "espcn"
     scale = 3
+
+
+class TestFigures(GoldenFigures):
+    """One item per figure of golden/espcn.yaml, measured and judged with its own rule."""
+    models = ("espcn",)
 
 
 class TestPerf(PerfChecks):
