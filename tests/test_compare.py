@@ -375,3 +375,17 @@ def test_nightly_json_keeps_stdout_for_the_document(tmp_path, capsys, monkeypatc
     doc = json.loads(captured.out)                       # nothing but the document on stdout
     assert doc["exit_code"] == 0 and doc["coverage"]["judged"] == doc["coverage"]["selected"] == 1
     assert "srharness nightly [2/3]: running pytest" in captured.err
+
+
+def test_json_errors_are_objects_on_stdout_with_the_same_exit_code(tmp_path, capsys):
+    from srharness.cli import main
+    assert main(["compare", "--history", str(tmp_path), "--json"]) == 2          # a CliError
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": json.loads(out)["error"], "command": "compare", "exit_code": 2}
+    assert "no archived runs" in json.loads(out)["error"] and "no archived runs" in err
+    with pytest.raises(SystemExit) as exc:                                          # a usage error
+        main(["compare", "--fail", "--json"])
+    assert exc.value.code == 2 and json.loads(capsys.readouterr().out)["exit_code"] == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("srharness ")

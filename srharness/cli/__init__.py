@@ -51,7 +51,20 @@ def load_extensions(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if "--json" in argv:   # a usage error too gets its JSON object on stdout, same exit code
+        def error(message, usage_of=parser):
+            usage_of.print_usage(sys.stderr)
+            print(f"{usage_of.prog}: error: {message}", file=sys.stderr)
+            import json
+            print(json.dumps({"error": message, "command": next((a for a in argv if not a.startswith("-")), None),
+                              "exit_code": 2}))
+            sys.exit(2)
+        parser.error = error
+        for sub in parser._subparsers._group_actions[0].choices.values() if parser._subparsers else ():
+            sub.error = lambda message, sub=sub: error(message, usage_of=sub)
+    args = parser.parse_args(argv)
     try:
         from srharness.fileio import sweep_stale_temporaries
         sweep_stale_temporaries()
