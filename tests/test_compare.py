@@ -146,10 +146,11 @@ def _summary(verdicts, timestamp, host="h1", hw="cpu"):
 
 
 def test_archive_keeps_every_run_and_finds_the_previous_on_the_same_host(tmp_path):
-    a = history.archive_summary(_summary([V(measured=37.6)], "2026-01-01T00:00:00Z"), tmp_path)
+    a = history.archive_summary(_summary([V(measured=37.6, golden=37.65), V(measured=30.0, backend="bicubic")],
+                                         "2026-01-01T00:00:00Z"), tmp_path)
     history.archive_summary(_summary([V(measured=30.0)], "2026-01-01T12:00:00Z", host="other"), tmp_path)
     history.archive_summary(_summary([V(measured=31.0)], "2026-01-01T13:00:00Z", hw="cpu+cuda"), tmp_path)
-    b = history.archive_summary(_summary([V(measured=37.5)], "2026-01-02T00:00:00Z"), tmp_path)
+    b = history.archive_summary(_summary([V(measured=37.5, golden=37.65)], "2026-01-02T00:00:00Z"), tmp_path)
     again = history.archive_summary(_summary([V(measured=37.5)], "2026-01-02T00:00:00Z"), tmp_path)
     assert a != b != again and len(list((tmp_path / "runs").glob("*.json"))) == 5
     assert a.name == "20260101T000000Z-h1-abc123de.json"
@@ -157,6 +158,7 @@ def test_archive_keeps_every_run_and_finds_the_previous_on_the_same_host(tmp_pat
     prev = history.previous_run(tmp_path, current["identity"], before=b)
     assert prev is not None and prev[0] == a            # not the other host's run, nor the other hardware's
     series = history.trend_series([history.load_summary(a), current])
+    # the golden-judged PSNR has a trend; the bicubic plumbing figure (no golden) is no key figure
     assert list(series.values()) == [[("2026-01-01T00:00:00Z", 37.6), ("2026-01-02T00:00:00Z", 37.5)]]
     assert page.trend_png([history.load_summary(a), current])[:4] == b"\x89PNG"
 
