@@ -307,7 +307,7 @@ def test_eval_gpu_backend_without_cuda_is_a_clear_error(capsys):
     from srharness.cli import main
     if torch.cuda.is_available():
         pytest.skip("this host has CUDA")
-    assert main(["eval", "srcnn", "--backend", "torch-cuda-fp16", "--images", "astronaut"]) == 2
+    assert main(["eval", "srcnn", "--backend", "torch-cuda-fp16", "--dataset", "embedded", "--images", "astronaut"]) == 2
     err = capsys.readouterr().err
     assert "torch-cuda-fp16" in err and "torch.cuda is not available" in err
 
