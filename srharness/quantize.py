@@ -14,8 +14,10 @@ set, and written to a temporary name then renamed (never half-written).
 from __future__ import annotations
 from srharness.fileio import atomic_path
 
+import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -91,9 +93,16 @@ class ProtocolCalibrationReader:
         return h.hexdigest()[:12]
 
 
-def to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], calibrate_mode: str = "max",
-            out_path: str | Path | None = None, per_channel: bool = True, kl_bins: int | None = None,
-            nodes_to_exclude=()) -> Path:
+def to_int8(*args, **kwargs) -> Path:
+    """QDQ int8 model (see `_to_int8`). onnxruntime's calibrators `print` their progress; that goes
+    to stderr here, so `--json` output on stdout stays valid JSON."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return _to_int8(*args, **kwargs)
+
+
+def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], calibrate_mode: str = "max",
+             out_path: str | Path | None = None, per_channel: bool = True, kl_bins: int | None = None,
+             nodes_to_exclude=()) -> Path:
     """QDQ int8 model calibrated on `calibration_inputs`; `calibrate_mode` is the vamc name.
     kl_bins: histogram bins for kl_divergence (default KL_HISTOGRAM_BINS; fewer is faster: the
     threshold search is quadratic in the bins). nodes_to_exclude: node names left in float

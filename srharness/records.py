@@ -7,7 +7,7 @@ summary JSON and the Allure report are built from these records only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -61,4 +61,10 @@ class Verdict:
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
         d = dict(d)
         d.pop("verdict", None)
+        # Keys this version does not know (a merged farm summary adds host and card) travel in
+        # conditions instead of breaking the reader.
+        known = {f.name for f in fields(cls)}
+        extra = {k: d.pop(k) for k in list(d) if k not in known}
+        if extra:
+            d["conditions"] = {**(d.get("conditions") or {}), **extra}
         return cls(**d)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # `srharness golden list | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")   # so the interpreter's final flush does not complain
+        except OSError:
+            pass
+        return 0
     except CliError as exc:
         return report_error(args, str(exc))
     except Exception as exc:   # the project's own errors and the file system's: one message, no traceback

@@ -122,10 +122,18 @@ def matrix_page_html(summary: dict[str, Any], *, compare: dict[str, Any] | None 
     regressed = [r for r in (compare or {}).get("rows", []) if r["status"] == "regressed"]
     red = figs.get("fail", 0) + figs.get("xpass", 0) + len(regressed)
     missing = summary.get("require_figures", {}).get("missing", 0)
-    if red or missing:
+    # Run-level failures that are no figure (missing hardware, a lost farm shard, pytest crashing)
+    # turn the page red too: a green banner over a red exit code would be a lie.
+    run = summary.get("nightly") or {}
+    other = [f for f in run.get("failures", []) if "figure(s)" not in f and "regression" not in f.lower()]
+    other += [f"hardware missing: {hw}" for hw in run.get("missing_hardware", [])
+              if not any(hw in f for f in other)]
+    other += [f"shard lost: {name}" for name in run.get("shards_lost", []) if not any(name in f for f in other)]
+    if red or missing or other:
         colour, words = "#ffcdd2", (f"RED: {figs.get('fail', 0)} figure(s) failed, {figs.get('xpass', 0)} XPASS, "
                                     f"{len(regressed)} regression(s) vs the previous run"
-                                    + (f", {missing} required figure(s) not judged" if missing else ""))
+                                    + (f", {missing} required figure(s) not judged" if missing else "")
+                                    + "".join(f"; {f}" for f in other))
     else:
         colour, words = "#d8f3dc", "GREEN: no figure failed its golden, none regressed"
     out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='srharness-height' content='2000'>"
