@@ -62,19 +62,27 @@ def figures_table(verdicts: Sequence[Verdict], *, verbose: bool = False):
                               v.image or ""))
     title = "figures" + (f" that did not pass ({hidden} passing or informational not shown; -v shows all)"
                          if hidden else "")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left", min_width=len(title))
-    for name, kw in (("model", {"no_wrap": True}), ("x", {"no_wrap": True}), ("hw", {"no_wrap": True}),
-                     ("backend", {"no_wrap": True}), ("prec", {"no_wrap": True}), ("protocol", {"no_wrap": True}),
-                     ("metric", {"no_wrap": True}), ("measured", {"justify": "right", "no_wrap": True}),
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), title=title, title_justify="left",
+                  min_width=len(title))
+    # The verdict comes first: on a narrow terminal the rule text folds, the verdict is never cut.
+    for name, kw in (("verdict", {"no_wrap": True}), ("model", {"no_wrap": True}), ("x", {"no_wrap": True}),
+                     ("hw", {"no_wrap": True}),
+                     ("backend", {"overflow": "fold"}), ("prec", {"no_wrap": True}), ("protocol", {"overflow": "fold"}),
+                     ("metric", {"overflow": "fold"}), ("measured", {"justify": "right", "no_wrap": True}),
                      ("golden", {"justify": "right", "no_wrap": True}),
-                     ("rule / why not judged", {"overflow": "fold", "min_width": 16}), ("verdict", {"no_wrap": True})):
+                     ("rule / why not judged", {"overflow": "fold", "min_width": 14, "ratio": 3})):
         table.add_column(name, **kw)
     for v in shown:
         metric = v.metric + (f" {v.image}" if v.image else "")
-        table.add_row(v.model, str(v.scale or ""), v.hardware, v.backend, v.precision, v.protocol or "", metric,
-                      f"{_fmt(v.measured)} {v.unit}".strip(), _fmt(v.golden), v.not_judged or v.rule or "",
-                      STATE_TEXT.get(v.verdict, v.verdict))
+        table.add_row(STATE_TEXT.get(v.verdict, v.verdict), v.model, str(v.scale or ""), v.hardware, v.backend, v.precision, v.protocol or "", metric,
+                      f"{_fmt(v.measured)} {v.unit}".strip(), _fmt(v.golden), _short_reason(v.not_judged) or v.rule or "")
     return table if shown else None
+
+
+def _short_reason(reason: str | None) -> str:
+    """The kind of reason ("no weights", "reference only"): the full text is in the totals line,
+    the summary JSON and the report; a 120-column row has no room for paths."""
+    return reason.split(":", 1)[0] if reason else ""
 
 
 def totals_line(verdicts: Sequence[Verdict]) -> str:
