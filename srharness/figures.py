@@ -142,6 +142,12 @@ def figure_check(g: Golden) -> str:
 def _protocol(g: Golden, params: dict[str, Any]):
     from srharness.protocols import ProtocolError, get_protocol
     name, extra = g.protocol, {}
+    from srharness.golden import PUBLISHED_ONLY
+    if name in PUBLISHED_ONLY["protocol"] and name not in PUBLISHED_PROTOCOLS:
+        # a protocol the guide names but never states (VDSR's "multi-size" torch row): no way to
+        # reproduce it faithfully, so the figure is not judged, and the reason says exactly that
+        raise NotJudged(f"protocol unstated: the guide publishes {g.protocol!r} without its steps, so srharness "
+                        "cannot reproduce it (see the figure's notes)")
     if name in PUBLISHED_PROTOCOLS:
         name, extra = PUBLISHED_PROTOCOLS[name]
     try:
