@@ -74,7 +74,8 @@ def identify(path: Path) -> KnownCheckpoint | None:
 # compressed entry is refused rather than inflated (a 2 MB deflated entry can hold 2 GiB); a
 # storage that declares more elements than the file has bytes is refused before it is allocated.
 class _DryValue:
-    """What a global becomes during the size scan: an inert object that accepts any call/state."""
+    """What a global becomes during the size scan, and a refused global while they are listed: an
+    inert object that accepts any call or state."""
 
     def __init__(self, *args, **kwargs):
         pass
@@ -377,22 +378,6 @@ class _StorageReader:
             root.copy_(torch.frombuffer(bytearray(raw), dtype=root.dtype))
 
 
-class _Inert:
-    """What a refused global becomes while listing them all: accepts any call or state."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return _Inert()
-
-    def __setstate__(self, state):
-        pass
-
-    def __setitem__(self, key, value):
-        pass
-
-
 class _RefusedLister(SafeUnpickler):
     """The SafeUnpickler's decisions, but a refused global is recorded and stands in as inert, so
     one pass names every class the file needs. Imports and runs nothing from the file."""
@@ -403,16 +388,16 @@ class _RefusedLister(SafeUnpickler):
 
     def find_class(self, module, name):
         if (module, name) in ALLOWED_FUNCTIONS and name != "OrderedDict":
-            return _Inert      # no tensors are rebuilt while listing
+            return _DryValue   # no tensors are rebuilt while listing
         try:
             return super().find_class(module, name)
         except RefusedGlobal as exc:
             if exc.global_name not in self.refused:
                 self.refused.append(exc.global_name)
-            return _Inert
+            return _DryValue
 
     def persistent_load(self, pid):
-        return _Inert()
+        return _DryValue()
 
 
 def refused_globals(path: Path) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from srharness.hardware import HARDWARE, detect
 from srharness.report import write_json_atomic
+from srharness.report.history import git_commit  # noqa: F401  (also srharness.farm.identity's)
 from srharness.fileio import atomic_write_text
 
 ALLURE_ENV = "SRHARNESS_ALLURE"   # path of the `allure` executable when not on PATH
@@ -121,21 +122,28 @@ KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_di
               "single_file", "workers", "report_name", "pytest_args", "require_figures", "compare_fail"}
 
 
-def load_config(path: str | Path) -> NightlyConfig:
+def read_settings(path: Path, *, where: str, example: str, known: set[str], error: type[Exception]) -> dict:
+    """A YAML settings file (nightly, farm) as a mapping with only `known` keys, or `error` naming
+    the file and the fix."""
     import yaml
-    path = Path(path).resolve()
-    where = f"nightly config {path}"
     if not path.is_file():
-        raise NightlyConfigError(f"{where}: no such file (copy nightly.example.yaml and edit it)")
+        raise error(f"{where}: no such file (copy {example} and edit it)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise NightlyConfigError(f"{where}: not valid YAML: {exc}") from None
+        raise error(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise NightlyConfigError(f"{where}: expected a mapping of settings at the top level")
-    unknown = sorted(set(raw) - KNOWN_KEYS)
+        raise error(f"{where}: expected a mapping of settings at the top level")
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise NightlyConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")
+        raise error(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return raw
+
+
+def load_config(path: str | Path) -> NightlyConfig:
+    path = Path(path).resolve()
+    where = f"nightly config {path}"
+    raw = read_settings(path, where=where, example="nightly.example.yaml", known=KNOWN_KEYS, error=NightlyConfigError)
 
     def str_list(key: str, required: bool) -> list[str]:
         value = raw.get(key)
@@ -225,17 +233,6 @@ def environment_properties(cfg: NightlyConfig) -> dict[str, str]:
     if cfg.markers:
         env["markers"] = cfg.markers
     return env
-
-
-def git_commit(root: Path) -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
-    return (sha or "unknown (not a git checkout)") + (" (uncommitted changes)" if dirty else "")
 
 
 def write_environment(results: Path, env: dict[str, str]) -> None:

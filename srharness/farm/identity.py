@@ -2,23 +2,21 @@
 srharness and git versions. Written into every shard's shard.json and stamped on its results."""
 from __future__ import annotations
 
-import os
 import platform
 import re
-import socket
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from srharness.hardware import HARDWARE, _tool_output, detect
+from srharness.report.history import HOST_ENV, host_name as raw_host_name  # noqa: F401  (HOST_ENV: node, launcher)
 
-HOST_ENV = "SRHARNESS_HOST_NAME"   # overrides the host name (several farm nodes on one machine, CI runners)
 # Ray node labels and shard folder names allow letters, digits, '-', '_' and '.'.
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 def host_name() -> str:
-    name = os.environ.get(HOST_ENV) or socket.gethostname() or platform.node() or "unknown-host"
+    name = raw_host_name()   # the same name the run identity records, made safe for Ray and folders
     if not HOST_NAME_RE.match(name):
         name = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-.")[:63] or "unknown-host"
     return name

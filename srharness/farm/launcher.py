@@ -11,7 +11,6 @@ times out becomes failed results with the reason; finished shards are kept, and
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import signal
@@ -53,21 +52,10 @@ KNOWN_KEYS = {"nightly", "require", "out_dir", "shard_timeout", "hosts_per_hardw
 
 
 def load_farm_config(path: str | Path) -> FarmConfig:
-    import yaml
-    from srharness.nightly import NightlyConfigError, load_config
+    from srharness.nightly import NightlyConfigError, load_config, read_settings
     path = Path(path).resolve()
     where = f"farm config {path}"
-    if not path.is_file():
-        raise FarmError(f"{where}: no such file (copy farm.example.yaml and edit it)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise FarmError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise FarmError(f"{where}: expected a mapping of settings at the top level")
-    unknown = sorted(set(raw) - KNOWN_KEYS)
-    if unknown:
-        raise FarmError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")
+    raw = read_settings(path, where=where, example="farm.example.yaml", known=KNOWN_KEYS, error=FarmError)
     if not isinstance(raw.get("nightly"), str):
         raise FarmError(f"{where}: field 'nightly' is required: the path of the nightly config the shards run")
     nightly_path = (path.parent / raw["nightly"]).resolve()
