@@ -31,6 +31,14 @@ dataset through the deployed (optimised) session, judged by the golden's rule ag
 measured in the same run. Re-runs are bounded: 2 + ceil(log2 n) for the search (before, all
 excluded, bisection) plus at most k for the refinement (k = the prefix found), and never more than
 `max_runs`.
+
+Calibration. When the smallest node set is most of the graph and the variant is Entropy-calibrated,
+the error is not held in a few layers: the ranges are. `calibration_table` compares, per quantized
+activation and on the very histograms the calibrator kept, its range with the reference KL search's
+(`quantize.reference_kl_threshold`, TVM's, which onnxruntime's omits one line of) and with the
+observed range, and says how much of the data each clips. The repair then re-runs the real figure
+with the reference ranges (onnxruntime's `TensorQuantOverrides`), searches the smallest set of
+tensors that needs them (the same bisect-and-refine), and writes the overrides file.
 """
 from __future__ import annotations
 
@@ -556,6 +564,71 @@ def candidate_nodes(reference_onnx: str | Path, kind: str, variant_onnx: str | P
     return [n for n in names if n in touched]
 
 
+# ------------------------------------------------------------------ calibration: the ranges themselves
+def quantized_activations(variant_onnx: str | Path) -> list[str]:
+    """Activation tensors the QDQ variant quantizes (inputs of its QuantizeLinear nodes, weights
+    excluded), in graph order: what `TensorQuantOverrides` can re-range."""
+    import onnx
+    var = onnx.load(str(variant_onnx), load_external_data=False)
+    inits = {t.name for t in var.graph.initializer}
+    return list(dict.fromkeys(_strip_qdq(n.input[0]) for n in var.graph.node     # a graph output is renamed
+                              if n.op_type == "QuantizeLinear" and n.input[0] not in inits))
+
+
+def _clipped_mass(hist: np.ndarray, edges: np.ndarray, lo: float, hi: float) -> float:
+    """Share of the histogram's values beyond [lo, hi] (bin centres)."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    total = float(hist.sum())
+    return float(hist[(centres < lo) | (centres > hi)].sum()) / total if total else 0.0
+
+
+def calibration_table(calibration: dict[str, dict], tensors: Sequence[str],
+                      reference: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
+    """Per quantized activation: the calibrated range, the reference search's on the same histogram,
+    the observed range, the share of values each clips, and how much wider the reference is."""
+    from srharness.quantize import observed_range
+    rows = []
+    for t in tensors:
+        c = calibration.get(t)
+        if c is None or t not in reference:
+            continue
+        lo, hi = c["range"]
+        rlo, rhi = reference[t]
+        olo, ohi = observed_range(c["hist"], c["edges"])
+        rows.append({"tensor": t, "calibrated_range": [lo, hi], "reference_range": [rlo, rhi],
+                     "observed_range": [max(olo, 0.0) if lo >= 0 else olo, ohi],
+                     "calibrated_clips": _clipped_mass(c["hist"], c["edges"], lo, hi),
+                     "reference_clips": _clipped_mass(c["hist"], c["edges"], rlo, rhi),
+                     "widening": (rhi - rlo) / (hi - lo) if hi > lo else math.inf})
+    return rows
+
+
+ORT_KL_NOTE = ("onnxruntime's Entropy calibrator (HistogramCollector.get_entropy_threshold) expands each "
+               "quantised bin over every bin of its group, where the reference search it cites (TensorRT's "
+               "GTC 2017 method as MXNet and TVM implement it: tvm/relay/quantize/kl_divergence.py "
+               "_find_scale_by_kl) then sets q[p == 0] = 0. On a ReLU output the negative half of the "
+               "symmetric histogram is empty, so onnxruntime's search favours narrow windows and clips.")
+
+
+def write_calibration_fix(ranges: dict[str, tuple[float, float]], out_dir: str | Path,
+                          calibrate_mode: str) -> dict[str, Any]:
+    """The corrected ranges as onnxruntime's `extra_options["TensorQuantOverrides"]`, plus what the
+    other toolchains need (nothing for vamc, whose kl_divergence is TVM's reference search)."""
+    from srharness.fileio import atomic_write_text
+    out_dir = Path(out_dir)
+    doc = {"TensorQuantOverrides": {t: [{"rmin": float(lo), "rmax": float(hi)}] for t, (lo, hi) in ranges.items()},
+           "usage": "quantize_static(..., extra_options={'TensorQuantOverrides': {t: [{'rmin': np.float32(rmin), "
+                    "'rmax': np.float32(rmax)}] ...}}): onnxruntime takes the range of each listed tensor from "
+                    "here instead of from its calibrator"}
+    f = atomic_write_text(out_dir / "ort_tensor_quant_overrides.json", json.dumps(doc, indent=2) + "\n")
+    return {"ort": {"option": "extra_options.TensorQuantOverrides", "file": str(f), "tensors": len(ranges)},
+            "vamc": {"documented": True, "note": f"vamc calibrate_mode: {calibrate_mode} is TVM's relay calibration, "
+                     "whose KL search is the reference one: no change there (the fake vamc, which runs it, "
+                     "passes on this model)"},
+            "atc": {"note": "not applicable: the Ascend path of these guides is fp16 (--precision_mode), no int8 "
+                    "calibration"}}
+
+
 # ------------------------------------------------------------------ the fix, in each toolchain's form
 VAMC_NOTE = ("VastModelZOO's vamc build YAMLs document only backend.quantize.calibrate_mode and "
              "quantize_per_channel (e.g. cv/super_resolution/vdsr/build_in/build/official_vdsr.yaml); no "
@@ -653,6 +726,35 @@ def nodes_table_text(nodes: Sequence[dict], first: dict | None, limit: int | Non
     return "\n".join(lines)
 
 
+CALIBRATION_COLUMNS = ("tensor", "calibrated_range", "reference_range", "calibrated_clips", "reference_clips", "widening")
+
+
+def _range_text(v) -> str:
+    return f"[{v[0]:.3g}, {v[1]:.3g}]"
+
+
+def calibration_table_text(rows: Sequence[dict], limit: int | None = None) -> str:
+    out = [f"  {'tensor':<56} {'calibrated':>17} {'reference':>17} {'clips':>7} {'ref clips':>9} {'wider':>6}"]
+    for r in list(rows)[:limit]:
+        out.append(f"  {r['tensor'][-56:]:<56} {_range_text(r['calibrated_range']):>17} "
+                   f"{_range_text(r['reference_range']):>17} {r['calibrated_clips']:>7.2%} "
+                   f"{r['reference_clips']:>9.3%} {r['widening']:>5.2f}x")
+    return "\n".join(out)
+
+
+def calibration_table_html(rows: Sequence[dict]) -> str:
+    import html
+    head = "".join(f"<th>{c}</th>" for c in CALIBRATION_COLUMNS)
+    body = []
+    for r in rows:
+        cells = [r["tensor"], _range_text(r["calibrated_range"]), _range_text(r["reference_range"]),
+                 f"{r['calibrated_clips']:.2%}", f"{r['reference_clips']:.3%}", f"{r['widening']:.2f}x"]
+        style = ' style="background:#fde8e8"' if r["widening"] > 1.05 else ""
+        body.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return (f"<table border=1 cellspacing=0 cellpadding=3><caption>calibrated vs reference KL ranges "
+            f"(shaded: narrower than the reference)</caption><tr>{head}</tr>" + "".join(body) + "</table>")
+
+
 def attach_diagnosis(result: dict[str, Any], name: str = "diagnose") -> None:
     """Allure evidence when a report is being written: the per-layer table (HTML, first divergent node
     highlighted), the error-by-depth plot, the repair and the JSON."""
@@ -667,6 +769,9 @@ def attach_diagnosis(result: dict[str, Any], name: str = "diagnose") -> None:
                   attachment_type=allure.attachment_type.PNG)
     if result.get("repair"):
         report.attach_json(f"{name}: repair", result["repair"])
+        if result["repair"].get("calibration"):
+            allure.attach(calibration_table_html(result["repair"]["calibration"]["table"]),
+                          name=f"{name}: calibration ranges", attachment_type=allure.attachment_type.HTML)
     report.attach_json(f"{name}: result", {k: v for k, v in result.items() if k != "nodes"})
 
 
@@ -785,11 +890,12 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     inputs = [p.input.astype(np.float32) for p in preps]
     mode = quantize.INT8_BACKENDS.get(cfg.backend)
 
-    def variant_file(excluded: Sequence[str], calibrate_mode: str | None = None) -> Path:
+    def variant_file(excluded: Sequence[str], calibrate_mode: str | None = None,
+                     tensor_ranges: dict | None = None) -> Path:
         with _quiet():
             if kind == "int8":
                 return quantize.to_int8(fp32, inputs, calibrate_mode or mode, kl_bins=cfg.kl_bins,
-                                        nodes_to_exclude=tuple(excluded))
+                                        nodes_to_exclude=tuple(excluded), tensor_ranges=tensor_ranges)
             return quantize.to_fp16(fp32, node_block_list=tuple(excluded))
 
     # reference figure: torch fp32 through the protocol, measured in this run
@@ -803,9 +909,10 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     rule, floor, rule_text = figure_rule(cfg, spec, protocol.name, kind)
     agreement = cfg.rule is not None
 
-    def figure(excluded: tuple[str, ...], step: str, calibrate_mode: str | None = None) -> Trial:
+    def figure(excluded: tuple[str, ...], step: str, calibrate_mode: str | None = None,
+               tensor_ranges: dict | None = None) -> Trial:
         t0 = time.perf_counter()
-        path = variant_file(excluded, calibrate_mode)
+        path = variant_file(excluded, calibrate_mode, tensor_ranges)
         runner = OrtRunner(path, backend_name=cfg.backend, precision=kind)
         if agreement:
             scores = []
@@ -821,7 +928,8 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
             passed = rule.judge(value, torch_result.mean_psnr, "dB").passed
         runner.close()
         trial = Trial(tuple(excluded), value, bool(passed), time.perf_counter() - t0, step)
-        say(f"  {step}: {len(excluded)} excluded -> {value:.4f} dB, {'pass' if passed else 'FAIL'}")
+        what = f"{len(tensor_ranges)} ranges replaced" if tensor_ranges else f"{len(excluded)} excluded"
+        say(f"  {step}: {what} -> {value:.4f} dB, {'pass' if passed else 'FAIL'}")
         return trial
 
     say(f"{cfg.backend} variant and its figure")
@@ -896,6 +1004,15 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
                 clipping = [n for n in loc["nodes"] if (n.get("clip_error_share") or 0) > 0.5]
                 other = "max" if mode != "max" else "kl_divergence"
                 alt = figure((), f"alternative calibrate_mode={other}", calibrate_mode=other)
+                if mode == "kl_divergence":
+                    cal = repair_result["calibration"] = _calibration_repair(
+                        fp32, inputs, cfg, variant, before, figure, out_dir, mode, say)
+                    if cal["passed"]:
+                        repair_result["smallest_fix"] = {
+                            "kind": "calibration", "nodes_in_higher_precision": 0, "psnr": cal["after"]["psnr"],
+                            "text": f"the reference KL ranges ({cal['fix']['ort']['file']}): {cal['after']['psnr']:.4f} "
+                                    f"dB with no node in higher precision, where the node search needs "
+                                    f"{len(rr.excluded_nodes)} of {rr.candidates}"}
                 repair_result["spread"] = {
                     "note": f"{len(rr.excluded_nodes)} of {rr.candidates} nodes are needed: the error is spread over "
                             f"the graph, not in a few layers. "
@@ -905,16 +1022,58 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
                                if first else "No node is over the thresholds; ")
                             + f"{len(clipping)} quantized activations are clipping-dominated. "
                             f"Higher precision fixes clipping only by leaving the tensor in float; the calibration "
-                            f"is the other lever (tried below).",
+                            f"is the other lever (repair.calibration, and calibrate_mode={other} below).",
                     "clipping_dominated": [n["node"] for n in clipping],
                     "alternative": {"calibrate_mode": other, "psnr": alt.psnr, "passed": alt.passed,
                                     "seconds": alt.seconds}}
         result["repair"] = repair_result
         result["cost"] = {"total_s": time.perf_counter() - t_start, "variant_and_before_figure_s": t_variant,
                           "localise_s": t_localise, "repair_s": t_repair,
+                          "calibration_s": ((repair_result or {}).get("calibration") or {}).get("seconds", 0.0),
                           "figure_run_s": [round(t["seconds"], 2) for t in (repair_result or {}).get("trials", [])],
                           "machine": f"{_cpu_count()} CPU cores (shared)"}
     return result
+
+
+def _calibration_repair(fp32: Path, inputs, cfg: DiagnoseConfig, variant: Path, before: Trial, figure,
+                        out_dir: Path, mode: str, say) -> dict[str, Any]:
+    """Entropy variant whose drop is spread over the graph: compare its ranges with the reference KL
+    search on the same histograms, re-run the figure with them, and search the smallest set of
+    tensors that needs them (each step the real figure)."""
+    from srharness import quantize
+    calibration = quantize.read_entropy_calibration(quantize.entropy_ranges_path(fp32, inputs, cfg.kl_bins))
+    tensors = quantized_activations(variant)
+    t0 = time.perf_counter()
+    reference = {t: r for t, r in quantize.reference_kl_ranges(
+        {t: calibration[t] for t in tensors if t in calibration}).items()}
+    table = calibration_table(calibration, tensors, reference)
+    say(f"calibration: {len(table)} quantized activations, reference KL ranges in {time.perf_counter() - t0:.1f} s")
+    changed = [r["tensor"] for r in sorted(table, key=lambda r: -r["widening"])
+               if tuple(r["reference_range"]) != tuple(r["calibrated_range"])]
+    whole = figure((), "reference KL ranges, every tensor", tensor_ranges=reference)
+    seeded = {frozenset(): before, frozenset(changed): whole}
+
+    def judge(selected, step):
+        return seeded.pop(frozenset(selected), None) or \
+            figure((), step, tensor_ranges={t: reference[t] for t in selected})
+    search = search_exclusions(changed, judge, max_runs=cfg.max_runs) if whole.passed else None
+    narrower = [r for r in table if r["widening"] > 1.05]
+    return {
+        "cause": ORT_KL_NOTE,
+        "method": "the reference KL threshold search (quantize.reference_kl_threshold) on the histograms this "
+                  "calibration kept, same bins and quantised bins, kept inside the observed range",
+        "narrower_than_reference": len(narrower), "tensors": len(table),
+        "median_widening": float(np.median([r["widening"] for r in table])) if table else None,
+        "before": {"psnr": before.psnr, "passed": before.passed},
+        "after": {"psnr": whole.psnr, "passed": whole.passed},
+        "passed": whole.passed, "excluded_nodes": [],
+        "smallest_tensor_set": None if search is None else {
+            "tensors": search.excluded_nodes, "count": len(search.excluded_nodes), "of": len(changed),
+            "passed": search.passed, "reruns": len(search.trials), "rerun_bound": search.bound, "note": search.note,
+            "trials": [dataclasses.asdict(t) for t in search.trials]},
+        "table": table,
+        "fix": write_calibration_fix(reference, out_dir, mode) if whole.passed else None,
+        "seconds": time.perf_counter() - t0}
 
 
 def _cpu_count() -> int:

@@ -5,7 +5,8 @@
 - int8: `onnxruntime.quantization.quantize_static` in QDQ format, calibrated on protocol inputs
   made from images of the dataset (`ProtocolCalibrationReader`). The VastAI guides' vamc
   `quantize.calibrate_mode` maps to onnxruntime's calibration methods as in `CALIBRATION_METHODS`:
-  `max` -> MinMax, `kl_divergence` -> Entropy (onnxruntime's KL-divergence histogram method).
+  `max` -> MinMax, `kl_divergence` -> Entropy (onnxruntime's KL-divergence histogram method, which
+  differs from TVM's, vamc's, by one line: `reference_kl_threshold`).
   Per-channel weights, as the guides' `quantize_per_channel: true`.
 
 Results are cached on disk next to the fp32 model, keyed by the variant and the calibration
@@ -102,12 +103,14 @@ def to_int8(*args, **kwargs) -> Path:
 
 def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], calibrate_mode: str = "max",
              out_path: str | Path | None = None, per_channel: bool = True, kl_bins: int | None = None,
-             nodes_to_exclude=()) -> Path:
+             nodes_to_exclude=(), tensor_ranges: dict[str, tuple[float, float]] | None = None) -> Path:
     """QDQ int8 model calibrated on `calibration_inputs`; `calibrate_mode` is the vamc name.
     kl_bins: histogram bins for kl_divergence (default KL_HISTOGRAM_BINS; fewer is faster: the
     threshold search is quadratic in the bins). nodes_to_exclude: node names left in float
     (onnxruntime's own option); the Entropy ranges do not depend on it, so they are computed once
-    per calibration set and kept beside the fp32 file (srharness.diagnose re-quantizes many times)."""
+    per calibration set and kept beside the fp32 file (srharness.diagnose re-quantizes many times).
+    tensor_ranges: {activation: (rmin, rmax)} replacing the calibrated range of those tensors, through
+    onnxruntime's own `TensorQuantOverrides` (srharness.diagnose's calibration repair)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -122,6 +125,9 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
     ranges_cache = fp32_path.with_name(f"{fp32_path.stem}.{tag}.ranges.json")
     if nodes_to_exclude:
         tag += f"-x{len(nodes_to_exclude)}-{_names_tag(nodes_to_exclude)}"
+    overrides = {t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for t, (lo, hi) in (tensor_ranges or {}).items()}
+    if overrides:
+        tag += f"-r{len(overrides)}-{_names_tag(f'{t}={lo!r},{hi!r}' for t, (lo, hi) in tensor_ranges.items())}"
     out_path = Path(out_path) if out_path else fp32_path.with_name(f"{fp32_path.stem}.{tag}.onnx")
     if out_path.is_file() and out_path.stat().st_mtime >= fp32_path.stat().st_mtime:
         return out_path
@@ -135,8 +141,10 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
         if method == CalibrationMethod.Entropy:
             # quantize_static cannot pass histogram sizes, and its default (128 bins searched
             # for 128 quantised bins) makes the KL search return the full range, i.e. MinMax.
-            # Calibrate here with the KL-divergence convention of TensorRT and TVM (2048 bins,
-            # 128 quantised bins) and hand the ranges over as a calibration cache.
+            # Calibrate here with onnxruntime's own Entropy search on 2048 bins (TensorRT's
+            # histogram size) and its default 128 quantised bins, and hand the ranges over as a
+            # calibration cache. This is onnxruntime's Entropy as a user gets it, not TVM's (vamc's):
+            # see reference_kl_threshold for the line where the two differ.
             cache = ranges_cache
             if not (cache.is_file() and cache.stat().st_mtime >= fp32_path.stat().st_mtime):
                 with atomic_path(cache) as part_cache:
@@ -146,13 +154,119 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
                         calibrate_method=method, calibration_cache_path=cache,
                         nodes_to_exclude=list(nodes_to_exclude) or None,
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                       **({"TensorQuantOverrides": overrides} if overrides else {})})
         os.replace(part, out_path)
     return out_path
 
 
 KL_HISTOGRAM_BINS = 2048
 KL_QUANTIZED_BINS = 128
+
+
+def entropy_ranges_path(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], kl_bins: int | None = None) -> Path:
+    """Where `to_int8(..., "kl_divergence")` keeps the Entropy calibration (ranges and histograms) of
+    this fp32 model on these inputs."""
+    import onnx
+    fp32_path = Path(fp32_path)
+    name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
+    digest = ProtocolCalibrationReader(name, calibration_inputs).digest()
+    return fp32_path.with_name(f"{fp32_path.stem}.int8-kl_divergence{kl_bins or KL_HISTOGRAM_BINS}-{digest}.ranges.json")
+
+
+def _smooth(p: np.ndarray, eps: float = 1e-4):
+    zeros = p == 0
+    n_zeros, n_nonzeros = int(zeros.sum()), p.size - int(zeros.sum())
+    if not n_nonzeros:
+        return None
+    eps1 = eps * n_zeros / n_nonzeros
+    if eps1 >= 1.0:
+        return None
+    return p.astype(np.float64) + eps * zeros - eps1 * ~zeros
+
+
+def reference_kl_threshold(hist, edges, num_quantized_bins: int = KL_QUANTIZED_BINS, coarse_step: int = 1) -> float:
+    """The KL-divergence threshold search of TensorRT's GTC 2017 method as MXNet and TVM implement it
+    (tvm/relay/quantize/kl_divergence.py `_find_scale_by_kl`), vectorised per candidate.
+
+    Kept here rather than calling onnxruntime's `HistogramCollector.get_entropy_threshold` because
+    that one (1.32) omits the reference's `q[p == 0] = 0`: it spreads each quantised bin's mass over
+    the bins where the reference distribution is empty. On a ReLU output (the negative half of the
+    symmetric histogram is empty) that favours narrow windows: on VDSR its thresholds are 2-4x
+    smaller than this search's, and every activation clips (srharness diagnose shows it).
+    coarse_step > 1 tries every coarse_step-th candidate, then every one around the best (the
+    divergence curve is smooth at thousands of bins): what the fake vamc uses at TVM's 8001 bins."""
+    hist = np.asarray(hist, np.float64)
+    num_bins = hist.size
+    zero = num_bins // 2
+    half = num_quantized_bins // 2
+    cum = np.concatenate([[0.0], np.cumsum(hist)])
+
+    def divergence(i: int) -> float:
+        start, stop = zero - i, min(zero + i + 1, num_bins)
+        sliced = hist[start:stop]
+        p = sliced.copy()
+        p[0] += cum[start]
+        p[-1] += cum[-1] - cum[stop]
+        merged = sliced.size // num_quantized_bins
+        q_bins = np.add.reduceat(sliced[: merged * num_quantized_bins], np.arange(num_quantized_bins) * merged)
+        q_bins[-1] += sliced[merged * num_quantized_bins:].sum()
+        nonzero = p != 0
+        group = np.minimum(np.arange(sliced.size) // merged, num_quantized_bins - 1)
+        norm = np.bincount(group, weights=nonzero, minlength=num_quantized_bins)
+        q = np.where(nonzero, q_bins[group] / np.maximum(norm[group], 1), 0.0)     # the reference's q[p == 0] = 0
+        ps, qs = _smooth(p), _smooth(q)
+        if ps is None or qs is None:
+            return np.inf
+        ps, qs = ps / ps.sum(), qs / qs.sum()
+        return float(np.sum(ps * np.log(ps / qs)))
+
+    candidates = range(half, zero + 1, max(1, coarse_step))
+    best_i = min(candidates, key=divergence)
+    if coarse_step > 1:
+        best_i = min(range(max(half, best_i - coarse_step), min(zero, best_i + coarse_step) + 1), key=divergence)
+    return float(edges[min(zero + best_i + 1, num_bins)])
+
+
+def observed_range(hist, edges) -> tuple[float, float]:
+    """The range a histogram's non-empty bins cover (bin resolution): a ReLU output's starts at 0."""
+    hist = np.asarray(hist)
+    nz = np.flatnonzero(hist)
+    if nz.size == 0:
+        return 0.0, 0.0
+    return float(edges[nz[0]]), float(edges[nz[-1] + 1])
+
+
+def read_entropy_calibration(path: str | Path) -> dict[str, dict]:
+    """{tensor: {"range": (lo, hi), "hist": array, "edges": array}} from an Entropy calibration file
+    written by `to_int8` (onnxruntime's `save_tensors_data`)."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+    try:
+        data = load_tensors_data(str(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QuantizeError(f"{path}: not a readable onnxruntime calibration file ({exc})") from None
+    out = {}
+    for name, td in data.items():
+        hist, edges = getattr(td, "hist", None), getattr(td, "bins", None)
+        if hist is None or edges is None:
+            raise QuantizeError(f"{path}: tensor {name} has no histogram (not an Entropy calibration)")
+        lo, hi = td.range_value
+        out[name] = {"range": (float(lo), float(hi)), "hist": np.asarray(hist), "edges": np.asarray(edges)}
+    return out
+
+
+def reference_kl_ranges(calibration: dict[str, dict], num_quantized_bins: int = KL_QUANTIZED_BINS) -> dict[str, tuple[float, float]]:
+    """Per-tensor ranges from the same histograms with `reference_kl_threshold`, kept inside the
+    observed range as onnxruntime does (a ReLU output keeps [0, t]: the QDQ graph drops the ReLU
+    on that promise)."""
+    ranges = {}
+    for name, c in calibration.items():
+        t = reference_kl_threshold(c["hist"], c["edges"], num_quantized_bins)
+        lo, hi = observed_range(c["hist"], c["edges"])
+        if c["range"][0] >= 0:        # onnxruntime clamps to the true minimum: >= 0 means it is
+            lo = max(lo, 0.0)
+        ranges[name] = (max(-t, lo), min(t, hi))
+    return ranges
 
 
 def _entropy_ranges(model_path: Path, reader: ProtocolCalibrationReader, tmp: Path, cache: Path, bins: int) -> None:

@@ -99,6 +99,23 @@ def run(args) -> int:
             alt = rep["spread"]["alternative"]
             print(f"  {rep['spread']['note']}\n  alternative: calibrate_mode={alt['calibrate_mode']} -> "
                   f"{alt['psnr']:.4f} dB ({'pass' if alt['passed'] else 'FAIL'})")
+        cal = rep.get("calibration")
+        if cal:
+            print(f"\ncalibration: {cal['narrower_than_reference']} of {cal['tensors']} quantized activations are "
+                  f"narrower than the reference KL search on the same histograms (median widening "
+                  f"{cal['median_widening']:.2f}x)\n  cause: {cal['cause']}")
+            from srharness.diagnose import calibration_table_text
+            print(calibration_table_text(cal["table"], limit=args.rows))
+            print(f"  reference ranges, every tensor: {cal['before']['psnr']:.4f} -> {cal['after']['psnr']:.4f} dB "
+                  f"({'PASS' if cal['passed'] else 'FAIL'})")
+            sm = cal.get("smallest_tensor_set")
+            if sm:
+                print(f"  smallest set of tensors needing them: {sm['count']} of {sm['of']} "
+                      f"({sm['reruns']} figure runs, bound {sm['rerun_bound']})")
+            if cal.get("fix"):
+                print(f"  ORT: {cal['fix']['ort']['file']}\n  vamc: {cal['fix']['vamc']['note']}")
+        if rep.get("smallest_fix"):
+            print(f"\nsmallest fix: {rep['smallest_fix']['text']}")
     print(f"cost: {result['cost']}")
     return 0 if not rep or rep["passed"] else 1
 
