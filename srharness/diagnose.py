@@ -599,7 +599,7 @@ def calibration_table(calibration: dict[str, dict], tensors: Sequence[str],
                      "observed_range": [max(olo, 0.0) if lo >= 0 else olo, ohi],
                      "calibrated_clips": _clipped_mass(c["hist"], c["edges"], lo, hi),
                      "reference_clips": _clipped_mass(c["hist"], c["edges"], rlo, rhi),
-                     "widening": (rhi - rlo) / (hi - lo) if hi > lo else math.inf})
+                     "widening": (rhi - rlo) / (hi - lo) if hi > lo else None})     # None: empty range
     return rows
 
 
@@ -733,12 +733,16 @@ def _range_text(v) -> str:
     return f"[{v[0]:.3g}, {v[1]:.3g}]"
 
 
+def _fmt_widening(w: float | None) -> str:
+    return "-" if w is None else f"{w:.2f}x"
+
+
 def calibration_table_text(rows: Sequence[dict], limit: int | None = None) -> str:
     out = [f"  {'tensor':<56} {'calibrated':>17} {'reference':>17} {'clips':>7} {'ref clips':>9} {'wider':>6}"]
     for r in list(rows)[:limit]:
         out.append(f"  {r['tensor'][-56:]:<56} {_range_text(r['calibrated_range']):>17} "
                    f"{_range_text(r['reference_range']):>17} {r['calibrated_clips']:>7.2%} "
-                   f"{r['reference_clips']:>9.3%} {r['widening']:>5.2f}x")
+                   f"{r['reference_clips']:>9.3%} {_fmt_widening(r['widening']):>6}")
     return "\n".join(out)
 
 
@@ -748,8 +752,8 @@ def calibration_table_html(rows: Sequence[dict]) -> str:
     body = []
     for r in rows:
         cells = [r["tensor"], _range_text(r["calibrated_range"]), _range_text(r["reference_range"]),
-                 f"{r['calibrated_clips']:.2%}", f"{r['reference_clips']:.3%}", f"{r['widening']:.2f}x"]
-        style = ' style="background:#fde8e8"' if r["widening"] > 1.05 else ""
+                 f"{r['calibrated_clips']:.2%}", f"{r['reference_clips']:.3%}", _fmt_widening(r["widening"])]
+        style = ' style="background:#fde8e8"' if (r["widening"] or 0.0) > 1.05 else ""
         body.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return (f"<table border=1 cellspacing=0 cellpadding=3><caption>calibrated vs reference KL ranges "
             f"(shaded: narrower than the reference)</caption><tr>{head}</tr>" + "".join(body) + "</table>")
@@ -1048,7 +1052,7 @@ def _calibration_repair(fp32: Path, inputs, cfg: DiagnoseConfig, variant: Path, 
         {t: calibration[t] for t in tensors if t in calibration}).items()}
     table = calibration_table(calibration, tensors, reference)
     say(f"calibration: {len(table)} quantized activations, reference KL ranges in {time.perf_counter() - t0:.1f} s")
-    changed = [r["tensor"] for r in sorted(table, key=lambda r: -r["widening"])
+    changed = [r["tensor"] for r in sorted(table, key=lambda r: -(r["widening"] or 0.0))
                if tuple(r["reference_range"]) != tuple(r["calibrated_range"])]
     whole = figure((), "reference KL ranges, every tensor", tensor_ranges=reference)
     seeded = {frozenset(): before, frozenset(changed): whole}
@@ -1057,13 +1061,14 @@ def _calibration_repair(fp32: Path, inputs, cfg: DiagnoseConfig, variant: Path, 
         return seeded.pop(frozenset(selected), None) or \
             figure((), step, tensor_ranges={t: reference[t] for t in selected})
     search = search_exclusions(changed, judge, max_runs=cfg.max_runs) if whole.passed else None
-    narrower = [r for r in table if r["widening"] > 1.05]
+    widening = [r["widening"] for r in table if r["widening"] is not None]
+    narrower = [r for r in table if (r["widening"] or 0.0) > 1.05]
     return {
         "cause": ORT_KL_NOTE,
         "method": "the reference KL threshold search (quantize.reference_kl_threshold) on the histograms this "
                   "calibration kept, same bins and quantised bins, kept inside the observed range",
         "narrower_than_reference": len(narrower), "tensors": len(table),
-        "median_widening": float(np.median([r["widening"] for r in table])) if table else None,
+        "median_widening": float(np.median(widening)) if widening else None,
         "before": {"psnr": before.psnr, "passed": before.passed},
         "after": {"psnr": whole.psnr, "passed": whole.passed},
         "passed": whole.passed, "excluded_nodes": [],

@@ -313,7 +313,7 @@ def test_tensor_ranges_reach_the_qdq_graph_and_the_calibration_table(tiny):
     assert [r["tensor"] for r in table] == tensors
     for r in table:
         assert 0.0 <= r["calibrated_clips"] <= 1.0 and 0.0 <= r["reference_clips"] <= 1.0
-        if r["widening"] > 1.0:                                  # a wider range clips less of the same data
+        if (r["widening"] or 0.0) > 1.0:                         # a wider range clips less of the same data
             assert r["reference_clips"] <= r["calibrated_clips"]
     target = relu[0]
     lo, hi = 0.0, 2.0 * cal[target]["range"][1]

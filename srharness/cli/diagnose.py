@@ -103,7 +103,7 @@ def run(args) -> int:
         if cal:
             print(f"\ncalibration: {cal['narrower_than_reference']} of {cal['tensors']} quantized activations are "
                   f"narrower than the reference KL search on the same histograms (median widening "
-                  f"{cal['median_widening']:.2f}x)\n  cause: {cal['cause']}")
+                  f"{cal['median_widening'] or 0:.2f}x)\n  cause: {cal['cause']}")
             from srharness.diagnose import calibration_table_text
             print(calibration_table_text(cal["table"], limit=args.rows))
             print(f"  reference ranges, every tensor: {cal['before']['psnr']:.4f} -> {cal['after']['psnr']:.4f} dB "
