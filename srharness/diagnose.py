@@ -623,8 +623,7 @@ def write_calibration_fix(ranges: dict[str, tuple[float, float]], out_dir: str |
     f = atomic_write_text(out_dir / "ort_tensor_quant_overrides.json", json.dumps(doc, indent=2) + "\n")
     return {"ort": {"option": "extra_options.TensorQuantOverrides", "file": str(f), "tensors": len(ranges)},
             "vamc": {"documented": True, "note": f"vamc calibrate_mode: {calibrate_mode} is TVM's relay calibration, "
-                     "whose KL search is the reference one: no change there (the fake vamc, which runs it, "
-                     "passes on this model)"},
+                     "whose KL search is the reference one: nothing to change there"},
             "atc": {"note": "not applicable: the Ascend path of these guides is fp16 (--precision_mode), no int8 "
                     "calibration"}}
 
