@@ -1137,4 +1137,12 @@ def on_failed_figure(config, record, *, model: str, scale: int, backend: str, pr
                                    "candidates": rep["candidates"], "reruns": rep["reruns"], "kl_bins": kl_bins},
                        notes=f"diagnose --repair: {rep['excluded']} of {rep['candidates']} nodes kept in higher "
                              f"precision", **common))
+        cal = rep.get("calibration")
+        if cal:
+            record(Verdict(measured=cal["after"]["psnr"], passed=cal["passed"],
+                           conditions={"repair": "after", "option": "TensorQuantOverrides (reference KL ranges)",
+                                       "tensors": cal["tensors"], "narrower_than_reference": cal["narrower_than_reference"],
+                                       "excluded_nodes": [], "kl_bins": kl_bins},
+                           notes="diagnose --repair: the reference KL search's ranges on the same histograms, "
+                                 "no node in higher precision", **common))
     return result

@@ -239,6 +239,19 @@ def test_on_fail_hook_is_off_by_default_and_checks_its_value(monkeypatch):
     assert dg.on_failed_figure(Config("localise"), lambda v: v, **{**kw, "backend": "vacc-int8-kl"}) is None
     with _pytest.raises(_pytest.UsageError, match="expected one of off, localise, repair"):
         dg.on_failed_figure(Config("everything"), lambda v: v, **kw)
+    # repair mode: the before/after figures, and the calibration fix when there is one, become verdicts
+    cal = {"after": {"psnr": 30.72, "passed": True}, "passed": True, "tensors": 22, "narrower_than_reference": 19,
+           "table": []}
+    canned = {"nodes": [], "first_divergent_node": None, "precision": "int8", "protocol": "vdsr-vacc",
+              "dataset": "set5", "figure": {"reference_psnr": 30.93},
+              "repair": {"before": {"psnr": 28.73, "passed": False}, "after": {"psnr": 30.92, "passed": True},
+                         "passed": True, "rule": "r", "option": "nodes_to_exclude", "excluded_nodes": ["a"] * 20,
+                         "excluded": 20, "candidates": 21, "reruns": 27, "calibration": cal}}
+    monkeypatch.setattr(dg, "diagnose", lambda cfg, repair=False, progress=None: canned)
+    recorded = []
+    dg.on_failed_figure(Config("repair"), recorded.append, **kw)
+    assert [(v.measured, v.passed) for v in recorded] == [(28.73, None), (30.92, True), (30.72, True)]
+    assert recorded[2].conditions["excluded_nodes"] == [] and "TensorQuantOverrides" in recorded[2].conditions["option"]
 
 
 def test_allure_evidence_table_plot_and_repair(tiny, monkeypatch):
@@ -246,7 +259,9 @@ def test_allure_evidence_table_plot_and_repair(tiny, monkeypatch):
     from srharness import report
     out = dg.localise(tiny["fp32"], tiny["broken"], tiny["inputs"][:1], kind="fp16", workdir=tiny["dir"],
                       check_deployed=False)
-    out["repair"] = {"excluded_nodes": [tiny["target"]], "passed": True}
+    out["repair"] = {"excluded_nodes": [tiny["target"]], "passed": True,
+                     "calibration": {"table": [{"tensor": "t0", "calibrated_range": [0, 1], "reference_range": [0, 2],
+                                                "calibrated_clips": 0.02, "reference_clips": 0.001, "widening": 2.0}]}}
     attached = []
     monkeypatch.setattr(report, "_active", True)
     monkeypatch.setattr(allure, "attach", lambda body, name=None, attachment_type=None, **kw: attached.append(
@@ -257,6 +272,7 @@ def test_allure_evidence_table_plot_and_repair(tiny, monkeypatch):
     assert tiny["target"] in kinds["dg: per-layer table"][1]
     assert kinds["dg: error by depth"][1][:4] == b"\x89PNG"
     assert "dg: repair" in kinds and "dg: result" in kinds
+    assert "t0" in kinds["dg: calibration ranges"][1] and "background" in kinds["dg: calibration ranges"][1]
 
 
 
