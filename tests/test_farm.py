@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -77,8 +78,15 @@ def test_farm_config_errors_name_the_file_and_field(tmp_path, text, message):
     assert str(tmp_path / "farm.yaml") in str(err.value)
 
 
-def test_example_config_loads():
-    cfg = launcher.load_farm_config(ROOT / "farm.example.yaml")
+def test_example_config_loads(tmp_path):
+    # the examples point data_dir at ../shared/data beside the clone, which a fresh clone may lack:
+    # load copies laid out the same way, with that folder present
+    clone = tmp_path / "clone"
+    (clone / "suites").mkdir(parents=True)
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    for name in ("farm.example.yaml", "nightly.example.yaml"):
+        shutil.copy(ROOT / name, clone / name)
+    cfg = launcher.load_farm_config(clone / "farm.example.yaml")
     assert cfg.require == ["cpu", "ascend", "vacc"] and cfg.hosts_per_hardware == {"cpu": 1}
 
 
