@@ -522,6 +522,14 @@ def _shape_env(value: str):
     return call
 
 
+def _output_path(path: str, *, directory: bool):
+    def call(tmp: Path):
+        from srharness.report import check_writable
+        what = "--sr-history-dir" if directory else "--sr-summary-json"
+        return check_writable(path.format(tmp=tmp), what, directory=directory)
+    return call
+
+
 def _perf_config(**kw):
     def call(tmp: Path):
         from srharness.perf import PerfConfig
@@ -1034,6 +1042,12 @@ add(
          errors=("OSError",)),
     Case("atomic-write-unwritable", "filesystem", call=_atomic_write("/sys/srharness-test.json"),
          expect=("/sys/srharness-test.json",), errors=("OSError",)),
+    Case("summary-json-is-folder", "filesystem", call=_output_path("{tmp}", directory=False),
+         expect=("--sr-summary-json", "{tmp}", "folder"), errors=("OutputPathError",)),
+    Case("summary-json-under-file", "filesystem", setup=_write("f", "x"), call=_output_path("{tmp}/f/s.json", directory=False),
+         expect=("--sr-summary-json", "{tmp}/f", "is a file"), errors=("OutputPathError",)),
+    Case("history-dir-is-file", "filesystem", setup=_write("f", "x"), call=_output_path("{tmp}/f", directory=True),
+         expect=("--sr-history-dir", "{tmp}/f", "not a folder"), errors=("OutputPathError",)),
     Case("stale-temporary-swept", "filesystem", setup=_stale_temp, call=_atomic_write("out/result.json"), ok=_swept),
     Case("detect-non-utf8-tool-output", "filesystem", setup=_fake_tool("npu-smi", "| 0 310P3 | OK |\n\xff\xfe"
                                                                          .encode("latin-1")),

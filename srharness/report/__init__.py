@@ -506,8 +506,39 @@ def pytest_configure(config):
         if not _option(config, "sr_history_dir"):
             raise pytest.UsageError("--sr-compare-fail needs the runs to compare with: give --sr-history-dir DIR "
                                     "(env SRHARNESS_HISTORY_DIR), where each run's summary is archived")
+    if not hasattr(config, "workerinput"):
+        try:        # refused now, not after an hour of tests
+            summary = config.getoption("sr_summary_json", default=None) or os.environ.get(SUMMARY_JSON_ENV)
+            if summary:
+                check_writable(summary, "--sr-summary-json", directory=False)
+            if _option(config, "sr_history_dir"):
+                check_writable(_option(config, "sr_history_dir"), "--sr-history-dir", directory=True)
+        except OutputPathError as exc:
+            raise pytest.UsageError(str(exc)) from None
     from srharness.report import isolation
     isolation.configure(config)
+
+
+class OutputPathError(ValueError):
+    pass
+
+
+def check_writable(path: str | Path, what: str, *, directory: bool) -> Path:
+    """Refuse at the start a path the run could not write at its end: a file where a folder is
+    wanted or the other way round, a file in the way, or a folder without write permission."""
+    p = Path(path).expanduser()
+    if directory and p.exists() and not p.is_dir():
+        raise OutputPathError(f"{what} {p}: exists and is not a folder; give a folder")
+    if not directory and p.is_dir():
+        raise OutputPathError(f"{what} {p}: is a folder; give a file path, e.g. {p / 'summary.json'}")
+    base = p if directory else p.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise OutputPathError(f"{what} {p}: {base} is a file, so nothing can be written under it; choose another path")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {p}: {base} is not writable by this user; choose another path")
+    return p
 
 
 def pytest_unconfigure(config):
