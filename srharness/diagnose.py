@@ -594,9 +594,8 @@ def calibration_table(calibration: dict[str, dict], tensors: Sequence[str],
             continue
         lo, hi = c["range"]
         rlo, rhi = reference[t]
-        olo, ohi = observed_range(c["hist"], c["edges"])
         rows.append({"tensor": t, "calibrated_range": [lo, hi], "reference_range": [rlo, rhi],
-                     "observed_range": [max(olo, 0.0) if lo >= 0 else olo, ohi],
+                     "observed_range": list(observed_range(c)),
                      "calibrated_clips": _clipped_mass(c["hist"], c["edges"], lo, hi),
                      "reference_clips": _clipped_mass(c["hist"], c["edges"], rlo, rhi),
                      "widening": (rhi - rlo) / (hi - lo) if hi > lo else None})     # None: empty range
@@ -1047,8 +1046,7 @@ def _calibration_repair(fp32: Path, inputs, cfg: DiagnoseConfig, variant: Path, 
     calibration = quantize.read_entropy_calibration(quantize.entropy_ranges_path(fp32, inputs, cfg.kl_bins))
     tensors = quantized_activations(variant)
     t0 = time.perf_counter()
-    reference = {t: r for t, r in quantize.reference_kl_ranges(
-        {t: calibration[t] for t in tensors if t in calibration}).items()}
+    reference = quantize.reference_kl_ranges({t: calibration[t] for t in tensors if t in calibration})
     table = calibration_table(calibration, tensors, reference)
     say(f"calibration: {len(table)} quantized activations, reference KL ranges in {time.perf_counter() - t0:.1f} s")
     changed = [r["tensor"] for r in sorted(table, key=lambda r: -(r["widening"] or 0.0))

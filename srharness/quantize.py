@@ -87,11 +87,16 @@ class ProtocolCalibrationReader:
         return [ProtocolCalibrationReader(self.input_name, xs) for xs in groups.values()]
 
     def digest(self) -> str:
-        h = hashlib.sha256()
-        for x in self._inputs:
-            h.update(str(x.shape).encode())
-            h.update(x.tobytes())
-        return h.hexdigest()[:12]
+        return _inputs_digest(self._inputs)
+
+
+def _inputs_digest(inputs: Iterable[np.ndarray]) -> str:
+    """Cache key of a calibration set (float32, contiguous arrays): shapes and bytes."""
+    h = hashlib.sha256()
+    for x in inputs:
+        h.update(str(x.shape).encode())
+        h.update(x.tobytes())
+    return h.hexdigest()[:12]
 
 
 def to_int8(*args, **kwargs) -> Path:
@@ -121,8 +126,8 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
     input_name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
     reader = ProtocolCalibrationReader(input_name, calibration_inputs)
     kl_bins = kl_bins or KL_HISTOGRAM_BINS
-    tag = f"int8-{calibrate_mode}{kl_bins if calibrate_mode == 'kl_divergence' else ''}-{reader.digest()}"
-    ranges_cache = fp32_path.with_name(f"{fp32_path.stem}.{tag}.ranges.json")
+    tag = _calibration_tag(calibrate_mode, kl_bins, reader.digest())
+    ranges_cache = _ranges_path(fp32_path, tag)
     if nodes_to_exclude:
         tag += f"-x{len(nodes_to_exclude)}-{_names_tag(nodes_to_exclude)}"
     overrides = {t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for t, (lo, hi) in (tensor_ranges or {}).items()}
@@ -164,14 +169,19 @@ KL_HISTOGRAM_BINS = 2048
 KL_QUANTIZED_BINS = 128
 
 
+def _calibration_tag(calibrate_mode: str, kl_bins: int, digest: str) -> str:
+    return f"int8-{calibrate_mode}{kl_bins if calibrate_mode == 'kl_divergence' else ''}-{digest}"
+
+
+def _ranges_path(fp32_path: Path, tag: str) -> Path:
+    return fp32_path.with_name(f"{fp32_path.stem}.{tag}.ranges.json")
+
+
 def entropy_ranges_path(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], kl_bins: int | None = None) -> Path:
     """Where `to_int8(..., "kl_divergence")` keeps the Entropy calibration (ranges and histograms) of
     this fp32 model on these inputs."""
-    import onnx
-    fp32_path = Path(fp32_path)
-    name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
-    digest = ProtocolCalibrationReader(name, calibration_inputs).digest()
-    return fp32_path.with_name(f"{fp32_path.stem}.int8-kl_divergence{kl_bins or KL_HISTOGRAM_BINS}-{digest}.ranges.json")
+    digest = _inputs_digest([np.ascontiguousarray(x, dtype=np.float32) for x in calibration_inputs])
+    return _ranges_path(Path(fp32_path), _calibration_tag("kl_divergence", kl_bins or KL_HISTOGRAM_BINS, digest))
 
 
 def _smooth(p: np.ndarray, eps: float = 1e-4):
@@ -228,13 +238,16 @@ def reference_kl_threshold(hist, edges, num_quantized_bins: int = KL_QUANTIZED_B
     return float(edges[min(zero + best_i + 1, num_bins)])
 
 
-def observed_range(hist, edges) -> tuple[float, float]:
-    """The range a histogram's non-empty bins cover (bin resolution): a ReLU output's starts at 0."""
-    hist = np.asarray(hist)
+def observed_range(entry: dict) -> tuple[float, float]:
+    """The range a calibration entry's non-empty histogram bins cover (bin resolution). A calibrated
+    range starting at >= 0 means onnxruntime clamped it to the true minimum, which is then >= 0 (a
+    ReLU output): the observed range starts there too."""
+    hist, edges = np.asarray(entry["hist"]), entry["edges"]
     nz = np.flatnonzero(hist)
     if nz.size == 0:
         return 0.0, 0.0
-    return float(edges[nz[0]]), float(edges[nz[-1] + 1])
+    lo, hi = float(edges[nz[0]]), float(edges[nz[-1] + 1])
+    return (max(lo, 0.0) if entry["range"][0] >= 0 else lo), hi
 
 
 def read_entropy_calibration(path: str | Path) -> dict[str, dict]:
@@ -262,9 +275,7 @@ def reference_kl_ranges(calibration: dict[str, dict], num_quantized_bins: int = 
     ranges = {}
     for name, c in calibration.items():
         t = reference_kl_threshold(c["hist"], c["edges"], num_quantized_bins)
-        lo, hi = observed_range(c["hist"], c["edges"])
-        if c["range"][0] >= 0:        # onnxruntime clamps to the true minimum: >= 0 means it is
-            lo = max(lo, 0.0)
+        lo, hi = observed_range(c)
         ranges[name] = (max(-t, lo), min(t, hi))
     return ranges
 

@@ -524,18 +524,18 @@ class OutputPathError(ValueError):
 
 
 def check_writable(path: str | Path, what: str, *, directory: bool) -> Path:
-    """Refuse at the start a path the run could not write at its end: a file where a folder is
-    wanted or the other way round, a file in the way, or a folder without write permission."""
+    """Refuse at the start a path the run could not write at its end: fileio's own destination
+    check (a folder where a file is wanted, a file in the way), and write permission."""
+    from srharness.fileio import check_destination
     p = Path(path).expanduser()
-    if directory and p.exists() and not p.is_dir():
-        raise OutputPathError(f"{what} {p}: exists and is not a folder; give a folder")
-    if not directory and p.is_dir():
-        raise OutputPathError(f"{what} {p}: is a folder; give a file path, e.g. {p / 'summary.json'}")
-    base = p if directory else p.parent
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise OutputPathError(f"{what} {p}: {base} is a file, so nothing can be written under it; choose another path")
+    target = p / ".write-check" if directory else p   # a folder: checked as the place of a file in it (never made)
+    try:
+        check_destination(target)
+    except OSError as exc:
+        fix = f"give a file path, e.g. {p / 'summary.json'}" if isinstance(exc, IsADirectoryError) else \
+            "choose another path"
+        raise OutputPathError(f"{what} {p}: {exc.strerror}; {fix}") from None
+    base = next(a for a in [target.parent, *target.parent.parents] if a.exists())
     if not os.access(base, os.W_OK | os.X_OK):
         raise OutputPathError(f"{what} {p}: {base} is not writable by this user; choose another path")
     return p
