@@ -106,7 +106,7 @@ def code_digest(spec, scale: int) -> str:
             h.update(str(source.name).encode())
             h.update(source.read_bytes())
         h.update(json.dumps({f: str(getattr(spec, f)) for f in (
-            "in_channels", "input_range", "guide_input_name", "guide_output_name", "input_multiple", "upsamples")},
+            "in_channels", "input_range", "guide_input_name", "guide_output_name", "input_multiple", "upsamples", "sr_output")},
             sort_keys=True).encode())
         _DIGESTS[key] = h.hexdigest()
     return _DIGESTS[key]

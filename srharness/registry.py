@@ -146,6 +146,10 @@ class ModelSpec:
     graph_partition: bool = False  # vamc needs its graph partition (the RCAN family)
     onnx: str | None = None        # ONNX-only model: the file (absolute, or relative to the registering module)
     source_files: tuple[str, ...] = ()  # extra files whose content is part of the export cache key
+    # a model with several outputs (a progressive network returning x2 and x4): which one is the SR
+    # image, an index into the tuple `forward` returns (or the ONNX file's outputs), or a key of the
+    # dict it returns (or an ONNX output name). torch, export and onnxruntime all use this one.
+    sr_output: int | str | None = None
     registered_by: str = ""        # module that registered the spec (filled in by register_model)
 
     def __post_init__(self):
@@ -155,6 +159,9 @@ class ModelSpec:
             raise RegistryError(f"model {self.name!r}: in_channels must be 1 (Y) or 3 (RGB), not {self.in_channels}")
         if not self.scales or any(int(s) < 1 for s in self.scales):
             raise RegistryError(f"model {self.name!r}: scales must be positive integers, got {self.scales}")
+        if self.sr_output is not None and not isinstance(self.sr_output, (int, str)):
+            raise RegistryError(f"model {self.name!r}: sr_output must be an output index or name, "
+                                f"not {self.sr_output!r}")
         if len(self.guide_input_shape) != 4:
             raise RegistryError(f"model {self.name!r}: guide_input_shape must be NCHW, got {self.guide_input_shape}")
 

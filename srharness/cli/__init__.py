@@ -114,7 +114,7 @@ def report_error(args, message: str, code: int = 2) -> int:
 
 # The errors a user can fix by changing their input, each printed as its message. Named here so
 # the CLI never imports torch to catch them.
-USER_ERRORS = ("LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
+USER_ERRORS = ("SrHarnessError", "LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
                "ExportError", "TrainingError", "NightlyConfigError", "QuantizeError", "RefusedGlobal",
                "ToolError", "ImageError", "RegistryError", "DecompressionBombError")
 

@@ -47,72 +47,20 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
-def weights_root(weights_dir: str | None, data_dir: str | None, dataset: str | None) -> Path | None:
-    """Where --weights auto looks: --weights-dir, $SRHARNESS_WEIGHTS_DIR, then <data dir>/weights
-    ($SRHARNESS_DATA_DIR first: for --dataset folder, --data-dir is an image folder)."""
-    if weights_dir or os.environ.get("SRHARNESS_WEIGHTS_DIR"):
-        return Path(weights_dir or os.environ["SRHARNESS_WEIGHTS_DIR"])
-    shared = os.environ.get("SRHARNESS_DATA_DIR")
-    if dataset == "folder" or not data_dir:
-        return Path(shared) / "weights" if shared else None
-    return Path(data_dir) / "weights"
-
-
-def load_model(name: str, scale: int, weights: str | None, data_dir: str | None, weights_dir: Path | None = None):
-    """The network with the given weights (None: deterministic random init; "auto": the official
-    checkpoint in the weights dir (default <data-dir>/weights), as the suites' sr_model fixture finds it)."""
-    from srharness.checkpoints import CheckpointError, find_weights, load_into
-    from srharness.models import build_model
-    if weights is None:
-        return build_model(name, scale), None
-    if weights == "auto":
-        where = weights_dir or (Path(data_dir) / "weights" if data_dir else None)
-        path = find_weights(where, name, scale)   # also a model package's bundled weights
-        if path is None:
-            raise CliError(f"--weights auto: no official {name} x{scale} checkpoint under "
-                           f"{where or '(no --weights-dir, $SRHARNESS_WEIGHTS_DIR or data dir)'}; "
-                           "give a checkpoint path or --weights-dir")
-    else:
-        path = Path(weights)
-    try:
-        return load_into(name, scale, path), path
-    except CheckpointError as exc:
-        raise CliError(str(exc)) from None
-
-
-VARIANT_OPSET = 13   # QDQ per-channel int8 needs opset >= 13; onnxruntime runs DepthToSpace fine
-
-
-def make_runner(backend: str, model, weights_path, spec, protocol, dataset, scale: int, work_dir: Path):
-    """A Runner from the backend factory; ONNX backends get the model exported (dynamic H, W,
-    cached in work_dir) or an ONNX-only model's own file, int8 ones the protocol's inputs."""
-    from srharness.backends import BackendUnavailable, backend_names, build_runner, get_backend
-    try:
-        info = get_backend(backend)
-    except KeyError:
-        raise CliError(f"--backend {backend!r}: unknown; known here: "
-                       f"{', '.join(n for h in EVAL_HARDWARE for n in backend_names(h))}") from None
+def make_runner(backend: str, spec, scale: int, *, weights, weights_dir, protocol, dataset, work_dir: Path):
+    """The deployed runner (srharness.deploy: weights, export cache, variant, calibration, the one
+    backend factory); only the CPU and GPU backends run here."""
+    from srharness.backends import BackendUnavailable, backend_names
+    from srharness.deploy import DeployError, deploy, get_backend_info
+    info = get_backend_info(backend, known=[n for h in EVAL_HARDWARE for n in backend_names(h)])
     if info.hardware not in EVAL_HARDWARE:
         raise CliError(f"--backend {backend}: a {info.hardware} card backend; it runs in its suite "
                        f"(pytest -m {info.hardware})")
-    kwargs = {}
-    if "onnx" in info.needs and spec.has_torch:
-        from srharness.checkpoints import sha256_file
-        from srharness.export import export_onnx
-        tag = sha256_file(weights_path)[:12] if weights_path else "seed0"
-        fp32 = work_dir / f"{spec.name}-x{scale}-{tag}-op{VARIANT_OPSET}-dyn.onnx"
-        if not fp32.is_file():
-            side = 16 * spec.input_multiple
-            export_onnx(spec.name, fp32, scale=scale, opset=VARIANT_OPSET, shape=(side, side), dynamic=True,
-                        weights=weights_path)
-        kwargs["onnx"] = fp32
-    if "calibration" in info.needs:
-        kwargs["calibration"] = [protocol.prepare(s.hr(), scale, spec, name=s.name, sample=s).input for s in dataset]
     try:
-        runner = build_runner(backend, spec=spec, scale=scale, module=model, workdir=work_dir, **kwargs)
-        return runner.build() if info.hardware != "cpu" else runner
-    except BackendUnavailable as exc:
-        raise CliError(f"--backend {backend}: {exc}") from None
+        return deploy(spec, scale, backend=backend, weights=weights, weights_dir=weights_dir, protocol=protocol,
+                      dataset=dataset, workdir=work_dir, build=info.hardware != "cpu")
+    except (BackendUnavailable, DeployError) as exc:
+        raise CliError(f"--backend {backend}: {exc}" if isinstance(exc, BackendUnavailable) else str(exc)) from None
 
 
 def run(args) -> int:
@@ -133,20 +81,17 @@ def run(args) -> int:
     except (DatasetError, ProtocolError) as exc:
         raise CliError(str(exc)) from None
     args.backend = args.backend or ("torch" if spec.has_torch else "ort")
-    if spec.has_torch:
-        model, weights_path = load_model(spec.name, args.scale, args.weights, data_dir,
-                                         weights_root(args.weights_dir, args.data_dir, dataset_name))
-    elif args.weights:
-        raise CliError(f"--weights: {spec.name} is an ONNX-only model ({spec.onnx}); its weights are in the file")
-    else:
-        model, weights_path = None, Path(spec.onnx)
-    weights_desc = str(weights_path) if weights_path else "random init (seed 0)"
+    from srharness.deploy import weights_dir
     work_dir = Path(args.work_dir or Path.home() / ".cache" / "srharness" / "eval")
     from srharness import progress as progress_display
     if args.json:
         progress_display.quiet()
     with progress_display.status(f"preparing backend {args.backend} (export, quantise, calibrate as needed)"):
-        runner = make_runner(args.backend, model, weights_path, spec, protocol, dataset, args.scale, work_dir)
+        deployed = make_runner(args.backend, spec, args.scale, weights=args.weights, protocol=protocol,
+                               dataset=dataset, work_dir=work_dir,
+                               weights_dir=weights_dir(args.weights_dir,
+                                                       None if dataset_name == "folder" else args.data_dir))
+    runner, weights_desc = deployed.runner, deployed.weights_desc
 
     def progress(name, image, prep, score):
         if not args.json:
@@ -178,7 +123,7 @@ def run(args) -> int:
         raise CliError(str(exc)) from None
     if args.json:
         out = result.to_dict()
-        out.update(model=spec.name, backend=args.backend, weights=weights_desc,
+        out.update(model=spec.name, backend=args.backend, weights=weights_desc, deploy_key=deployed.key(),
                    conventions=protocol.conventions(args.scale), runner=vars(runner.describe()))
         print(json.dumps(json_safe(out, "eval"), indent=2, default=str, allow_nan=False))
     else:
