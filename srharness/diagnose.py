@@ -821,7 +821,8 @@ def figure_rule(cfg: DiagnoseConfig, spec, protocol_name: str, precision: str):
             raise DiagnoseError(f"--rule {cfg.rule!r}: {value!r} is not a number of dB") from None
         return Rule(type="absolute", tolerance=0.0, sides="one-sided"), floor, \
             f"agreement: PSNR of the variant's output vs torch fp32's (protocol-finished) >= {floor:g} dB"
-    golden_dir = cfg.golden_dir or str(Path(__file__).resolve().parent.parent / "golden")
+    from srharness import resources
+    golden_dir = cfg.golden_dir or str(resources.golden_dir(Path.cwd()))
     try:
         from srharness.golden import load_goldens
         gs = load_goldens(golden_dir)

@@ -241,10 +241,17 @@ def sr_weights_dir(pytestconfig, sr_data_dir) -> Path | None:
     return None
 
 
+def golden_dir(config) -> Path:
+    """--sr-golden-dir / SRHARNESS_GOLDEN_DIR, else the project's golden/ (rootdir), else the bundled
+    published figures (srharness.resources.golden_dir)."""
+    from srharness import resources
+    value = get_option(config, "sr_golden_dir")
+    return Path(value).resolve() if value else resources.golden_dir(config.rootpath)
+
+
 @pytest.fixture(scope="session")
 def sr_golden_dir(pytestconfig) -> Path:
-    value = get_option(pytestconfig, "sr_golden_dir")
-    return Path(value).resolve() if value else Path(pytestconfig.rootpath) / "golden"
+    return golden_dir(pytestconfig)
 
 
 # ---- models and exports (session cache)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import yaml
 
-TOLERANCES_FILE = Path(__file__).with_name("tolerances.yaml")
+from srharness import resources
+
+TOLERANCES_FILE = resources.tolerances_file()
 RULES = ("floor", "range")
 KEYS = {"what", "rule", "unit", "values", "rationale", "used_by"}
 

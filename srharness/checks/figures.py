@@ -29,9 +29,8 @@ def _goldens(golden_dir: str):
 
 
 def _golden_dir(config) -> Path:
-    from srharness.plugin import get_option
-    value = get_option(config, "sr_golden_dir")
-    return Path(value).resolve() if value else Path(config.rootpath) / "golden"
+    from srharness.plugin import golden_dir
+    return golden_dir(config)
 
 
 _ENVS: dict = {}

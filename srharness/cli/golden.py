@@ -15,7 +15,7 @@ def add_parser(sub):
     c.add_argument("--json", action="store_true", help="print each file's result as JSON")
     c.set_defaults(func=_check)
     ls = gsub.add_parser("list", help="list figures with their rule and provenance")
-    ls.add_argument("--golden-dir", type=Path, default=None, help="default: $SRHARNESS_GOLDEN_DIR or ./golden")
+    ls.add_argument("--golden-dir", type=Path, default=None, help="default: $SRHARNESS_GOLDEN_DIR, ./golden, or srharness's bundled figures")
     ls.add_argument("--model", default=None)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_list)
@@ -28,8 +28,10 @@ def add_parser(sub):
 
 
 def _golden_dir(arg: Path | None) -> Path:
+    """--golden-dir, $SRHARNESS_GOLDEN_DIR, ./golden, or srharness's bundled published figures."""
     import os
-    return arg or Path(os.environ.get("SRHARNESS_GOLDEN_DIR") or "golden")
+    from srharness import resources
+    return arg or Path(os.environ.get("SRHARNESS_GOLDEN_DIR") or resources.golden_dir(Path.cwd()))
 
 
 def _check(args) -> int:
