@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -114,16 +115,73 @@ def sweep_stale_temporaries(folders: Iterable[str | Path] | None = None) -> list
     return removed
 
 
+def _not_regular(path: Path) -> str | None:
+    """What an existing `path` is when it is not a regular file (following a symlink), else None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "a dangling symlink" if path.is_symlink() else None
+    except OSError:
+        return None
+    mode = st.st_mode
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what + (" (through a symlink)" if path.is_symlink() else "")
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def check_destination(path: str | Path) -> None:
-    """The errors a user gets before anything is written, as OSErrors naming the path."""
+    """The errors a user gets before anything is written: OSErrors naming the path, and
+    OutputPathError for an existing destination that is not a regular file (a device, FIFO,
+    socket, folder, or a symlink to one): renaming over it would destroy it (/dev/null as root)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    what = _not_regular(path)
+    if what is not None:
+        from srharness.errors import OutputPathError
+        raise OutputPathError(f"{path}: exists and is {what}, not a regular file; refusing to replace it "
+                              "(give the path of a regular file or a new one)", subject=str(path))
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder", str(path))
             break
+
+
+def real_destination(path: str | Path) -> Path:
+    """`path`, or the regular file a symlink at `path` points to: the write replaces that file, never
+    the link (and never a device or FIFO the link leads to: check_destination refuses those)."""
+    path = Path(path)
+    return path.resolve() if path.is_symlink() else path
+
+
+def path_component(value, what: str) -> str:
+    """`value` as ONE safe path component (a name read from a shard, a farm config or a plugin that
+    will become a file or folder name), or InputError naming it: no separator, no `..`, nothing
+    absolute, no NUL or control character, not empty, at most 200 characters."""
+    from srharness.errors import InputError
+    if not isinstance(value, str):
+        raise InputError(f"{what}: {value!r} is not a name (a string); use letters, digits, '-', '_', '.', '@'",
+                         subject=repr(value))
+    bad = None
+    if not value.strip():
+        bad = "is empty"
+    elif value in (".", ".."):
+        bad = "is not a name"
+    elif "/" in value or "\\" in value or os.sep in value:
+        bad = "holds a path separator"
+    elif any(ord(c) < 32 or c == "\x7f" for c in value):
+        bad = "holds a control character"
+    elif len(value) > 200:
+        bad = f"is {len(value)} characters long (at most 200)"
+    elif value.startswith("."):
+        bad = "starts with '.' (a hidden or relative name)"
+    if bad:
+        raise InputError(f"{what}: {value[:80]!r} {bad}; it becomes a file name, so it must be one path "
+                         "component (letters, digits, '-', '_', '.', '@')", subject=value[:200])
+    return value
 
 
 def _low_space(folder: Path) -> bool:
@@ -137,8 +195,8 @@ def _low_space(folder: Path) -> bool:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path` to write to: renamed onto `path` when the block succeeds,
     removed when it fails, so a reader sees the old file or the whole new one, never a part."""
-    path = Path(path)
-    check_destination(path)
+    check_destination(path)          # names the path the user gave, a symlink included
+    path = real_destination(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -155,6 +213,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
+        check_destination(path)        # again: something may have appeared there while we wrote
         os.replace(tmp, path)
     except OSError:
         raise

@@ -36,7 +36,10 @@ BUILTIN_PLUGIN = "srharness.builtin"
 INPUT_KINDS = ("y-hr", "y-lr", "rgb")
 
 
-class RegistryError(ValueError):
+from srharness.errors import InputError
+
+
+class RegistryError(InputError):
     """A registration that cannot be accepted, or a name that is not registered."""
 
 
@@ -57,14 +60,22 @@ class Registry(MutableMapping):
         self.kind = kind
         self._entries: dict[str, Any] = {}
         self._origins: dict[str, str] = {}
+        self.replaced: dict[str, tuple[str, str]] = {}   # name -> (old origin, new origin): announced
 
     def add(self, name: str, entry: Any, origin: str, replace_existing: bool = False) -> Any:
         if not isinstance(name, str) or not name.strip():
             raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        from srharness.fileio import path_component
+        try:    # names become file names (the model's ONNX under --work-dir, report folders)
+            path_component(name, f"{self.kind} name registered by {origin}")
+        except InputError as exc:
+            raise RegistryError(str(exc)) from None
         old = self._origins.get(name)
         if old is not None and old != origin and not replace_existing:
             raise RegistryError(f"{self.kind} {name!r} is already registered by {old}; {origin} cannot register it "
                                 "again (pick another name, or pass replace=True to override on purpose)")
+        if old is not None and old != origin:
+            self.replaced[name] = (self.replaced.get(name, (old,))[0], origin)
         self._entries[name] = entry
         self._origins[name] = origin
         return entry
@@ -278,12 +289,52 @@ def loaded_plugins() -> list[str]:
     return list(_loaded)
 
 
+def replacements() -> list[str]:
+    """One line per registered name a plugin took over from another module (a built-in model
+    replaced with replace_existing=True changes every figure of that name): announced by the CLI,
+    its --json, `doctor` and the summary."""
+    from srharness.backends import BACKENDS
+    from srharness.hardware import HARDWARE
+    from srharness.protocols import PROTOCOLS
+    lines = []
+    for reg in (MODELS, PROTOCOLS, BACKENDS, HARDWARE):
+        for name, (old, new) in getattr(reg, "replaced", {}).items():
+            what = "built-in " if old.startswith("srharness.") else ""
+            lines.append(f"{what}{reg.kind} {name!r} of {old} is REPLACED by {new}")
+    return lines
+
+
 def _call_register(obj, label: str) -> None:
+    import types
     register = getattr(obj, "srharness_register", None)
     if callable(register):
         register(sys.modules[__name__])
+    elif isinstance(obj, (types.BuiltinFunctionType, type)):
+        raise RegistryError(f"srharness plugin {label}: {getattr(obj, '__qualname__', obj)!r} is not a register "
+                            "function; name a module, or module:function taking the registry (srharness.registry)")
     elif callable(obj) and not isinstance(obj, type(sys)):
         obj(sys.modules[__name__])
+
+
+def _plugin_frame(exc: BaseException) -> str:
+    """The innermost frame of the traceback that is not srharness's or importlib's: the plugin's own."""
+    import traceback
+    here = Path(__file__).resolve().parent
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "importlib" not in f.filename and not f.filename.startswith("<frozen")
+              and not Path(f.filename).resolve().is_relative_to(here)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (at {f.filename}:{f.lineno} in {f.name})"
+
+
+def _plugin_failed(target: str, stage: str, exc: BaseException) -> RegistryError:
+    if isinstance(exc, RegistryError) and target in str(exc):
+        return exc
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return RegistryError(f"srharness plugin {target} failed {stage}: {type(exc).__name__}: {first}"
+                         f"{_plugin_frame(exc)}; fix the plugin or drop it from --sr-plugin / {PLUGINS_ENV}")
 
 
 def _import_plugin(target: str, search_dir: Path | None = None):
@@ -327,12 +378,19 @@ def load_plugin(target: str, search_dir: Path | None = None) -> None:
     with _lock:
         if target in _loaded:
             return
-        obj = _import_plugin(target, search_dir)
+        try:
+            obj = _import_plugin(target, search_dir)
+        except RegistryError:
+            raise
+        except Exception as exc:   # the plugin's own code raised at import: one line naming it
+            raise _plugin_failed(target, "to import", exc) from exc
         _loaded.append(target)
         try:
             _call_register(obj, target)
-        except BaseException:
+        except BaseException as exc:
             _loaded.remove(target)
+            if isinstance(exc, Exception):
+                raise _plugin_failed(target, "in its register function", exc) from exc
             raise
 
 

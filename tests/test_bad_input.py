@@ -37,7 +37,7 @@ DATA_DIR = Path(os.environ.get("SRHARNESS_DATA_DIR", Path(__file__).resolve().pa
 # classify an older tree), or argparse's usage error (SystemExit 2 with the option named).
 USER_ERRORS = {"LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
                "ExportError", "TrainingError", "NightlyConfigError", "UsageError", "CliError", "ToolError",
-               "RefusedGlobal", "TimeoutError"}
+               "RefusedGlobal", "TimeoutError", "SrHarnessError"}
 CASE_TIMEOUT_S = 60
 
 
@@ -56,6 +56,7 @@ class Case:
     unsafe_before: str | None = None                    # the old tree would exhaust memory: its outcome, not run
     needs_data: bool = False
     forbid: tuple[str, ...] = ()                        # the message must not say these (e.g. torch's unsafe advice)
+    post: Callable[[Path], str | None] | None = None    # checked whatever the outcome: a problem, or None
 
 
 @dataclass
@@ -136,6 +137,9 @@ def classify(case: Case, o: Outcome, tmp: Path) -> tuple[str, str]:
         return "executed", f"{case.marker} was created: the input's code ran"
     if o.timed_out:
         return "hang", f"still running after {CASE_TIMEOUT_S} s"
+    problem = case.post(tmp) if case.post else None
+    if problem:
+        return "wrong", problem
     text = o.out + o.err
     if "Traceback (most recent call last)" in text:
         return "traceback", text[-600:]
@@ -1059,6 +1063,290 @@ add(
 )
 
 
+# ============================================================================ round 2 (issue 20)
+# The surfaces added since round 1. Each case's `post` (when given) is checked whatever the outcome:
+# nothing written outside the destination, nothing replaced that was not a regular file.
+# `python tests/test_bad_input.py --round2` classifies these cases only (issue 20's table).
+ROUND2_START = len(CASES)
+
+def _fifo(rel: str):
+    def setup(tmp: Path):
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(tmp / rel)
+    return setup
+
+
+def _unix_socket(rel: str):
+    def setup(tmp: Path):
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(tmp / rel))
+        s.close()
+    return setup
+
+
+def _symlink(rel: str, target: str):
+    def setup(tmp: Path):
+        os.symlink(target.format(tmp=tmp), tmp / rel)
+    return setup
+
+
+def _still(rel: str, kind: str):
+    """post-check: tmp/rel is still a `kind` (fifo, socket, dir, link), never replaced by a regular file."""
+    import stat as st
+
+    def post(tmp: Path) -> str | None:
+        p = tmp / rel
+        mode = p.lstat().st_mode if os.path.lexists(p) else 0
+        ok = {"fifo": st.S_ISFIFO, "socket": st.S_ISSOCK, "dir": st.S_ISDIR, "link": st.S_ISLNK,
+              "chr": st.S_ISCHR}[kind](mode)
+        return None if ok else f"{p} is no longer a {kind}: it was replaced"
+    return post
+
+
+def _nothing_outside(out_rel: str, *, but: tuple[str, ...] = ()):
+    """post-check: every file the case made lies under tmp/out_rel (or was made by the setup: `but`)."""
+    def post(tmp: Path) -> str | None:
+        out = (tmp / out_rel).resolve()
+        stray = [p for p in tmp.rglob("*") if p.is_file() and not p.resolve().is_relative_to(out)
+                 and p.relative_to(tmp).parts[0] not in but]
+        return f"written outside {out}: {stray[:3]}" if stray else None
+    return post
+
+
+def _write_api(rel: str):
+    def call(tmp: Path):
+        from srharness.fileio import atomic_write_text
+        return atomic_write_text(tmp / rel, "{}")
+    return call
+
+
+SHARD_OK = {"schema": "srharness-shard/1", "name": "cpu@hostA", "hardware": "cpu", "host": "hostA",
+            "identity": {"host": "hostA", "hardware": "cpu", "card": "cpu x1"}, "status": "finished", "exit_code": 0}
+
+
+def _shard(**changes):
+    """A finished shard folder tmp/in/s (its shard.json with `changes`), merged into tmp/deep/a/b/out."""
+    def setup(tmp: Path):
+        d = tmp / "in" / "s"
+        (d / "allure-results").mkdir(parents=True)
+        state = {**SHARD_OK, **changes}
+        (d / "shard.json").write_text(json.dumps({k: v for k, v in state.items() if v is not None}))
+        (d / "allure-results" / "pytest-output.txt").write_text("1 passed\n")
+        (d / "nightly-output.txt").write_text("ok\n")
+    return setup
+
+
+def _merge_case(cid: str, expect: tuple[str, ...] = ("{tmp}/in/s/shard.json",), **changes) -> Case:
+    return Case(cid, "writes", argv=["merge", "-o", "{tmp}/deep/a/b/out", "--no-report", "{tmp}/in/s"],
+                setup=_shard(**changes), expect=expect, post=_nothing_outside("deep/a/b/out", but=("in",)))
+
+
+def _shard_file_link(kind: str):
+    """A shard whose result file is a symlink to a file outside it (or a FIFO): never copied (or read)."""
+    def setup(tmp: Path):
+        _shard()(tmp)
+        (tmp / "secret.txt").write_text("secret")
+        res = tmp / "in" / "s" / "allure-results"
+        (res / "pytest-output.txt").unlink()
+        if kind == "link":
+            os.symlink(tmp / "secret.txt", res / "pytest-output.txt")
+            os.symlink(tmp / "secret.txt", res / "00000000-0000-0000-0000-000000000000-result.json")
+        else:
+            os.mkfifo(res / "pytest-output.txt")
+            os.mkfifo(tmp / "in" / "s" / "nightly-output.txt.fifo")
+    return setup
+
+
+def _merged_without_secret(out: str, tmp: Path) -> bool:
+    merged = tmp / "deep" / "a" / "b" / "out"
+    return merged.is_dir() and not any("secret" in p.read_text(errors="replace")
+                                       for p in merged.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@contextlib.contextmanager
+def _registry_snapshot():
+    """Plugins register into process-wide registries: every plugin case puts them back as they were."""
+    from srharness import registry
+    from srharness.backends import BACKENDS
+    saved = [(r, dict(r._entries), dict(r._origins), dict(getattr(r, "replaced", {}))) for r in (registry.MODELS, BACKENDS)]
+    loaded = list(registry._loaded)
+    mods = set(sys.modules)
+    try:
+        yield registry
+    finally:
+        for r, entries, origins, replaced in saved:
+            r._entries.clear(), r._entries.update(entries)
+            r._origins.clear(), r._origins.update(origins)
+            if hasattr(r, "replaced"):
+                r.replaced.clear(), r.replaced.update(replaced)
+        registry._loaded[:] = loaded
+        for m in set(sys.modules) - mods:
+            if "plugin" in m:
+                sys.modules.pop(m, None)
+
+
+def _plugin(source: str, target: str = "{tmp}/plug.py", *, then: Callable[[Any], Any] | None = None):
+    """Load a plugin file (source formatted with tmp) through the registry, as --sr-plugin does."""
+    def call(tmp: Path):
+        (tmp / "plug.py").write_text(source.replace("{tmp}", str(tmp)))
+        with _registry_snapshot() as registry:
+            registry.load_plugin(target.format(tmp=tmp))
+            return then(registry) if then else registry.loaded_plugins()
+    return call
+
+
+def _onnx_tiny(path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, 8, 8])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def _model_plugin(name: str, extra: str = "") -> str:
+    return f'''
+from srharness.registry import ModelSpec
+def srharness_register(api):
+    import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
+    from test_bad_input import _onnx_tiny
+    from pathlib import Path
+    _onnx_tiny(Path("{{tmp}}") / "m.onnx")
+    api.register_model(ModelSpec(name={name!r}, builder=None, onnx="{{tmp}}/m.onnx", scales=(2,), reference="user",
+                                 in_channels=1, input_range=1.0, upsamples=False, guide_input_shape=(1, 1, 8, 8),
+                                 guide_opset=13){extra})
+'''
+
+
+def _farm(text: str):
+    def call(tmp: Path):
+        from srharness.farm.launcher import load_farm_config
+        (tmp / "suites" / "srcnn").mkdir(parents=True, exist_ok=True)
+        (tmp / "nightly.yaml").write_text("suites: [suites/srcnn]\n")
+        (tmp / "farm.yaml").write_text("nightly: nightly.yaml\nrequire: [cpu]\n" + text)
+        return load_farm_config(tmp / "farm.yaml")
+    return call
+
+
+# ---------------------------------------------------------------- writes that destroy, names from outside
+add(
+    Case("atomic-write-over-fifo", "writes", setup=_fifo("out.json"), call=_write_api("out.json"),
+         expect=("{tmp}/out.json", "FIFO", "regular file"), post=_still("out.json", "fifo")),
+    Case("atomic-write-over-socket", "writes", setup=_unix_socket("out.json"), call=_write_api("out.json"),
+         expect=("{tmp}/out.json", "socket", "regular file"), post=_still("out.json", "socket")),
+    Case("atomic-write-over-link-to-fifo", "writes", setup=_both(_fifo("f"), _symlink("out.json", "{tmp}/f")),
+         call=_write_api("out.json"), expect=("{tmp}/out.json", "FIFO"), post=_still("f", "fifo")),
+    Case("atomic-write-over-link-to-folder", "writes", setup=_both(lambda t: (t / "d").mkdir(),
+                                                                   _symlink("out.json", "{tmp}/d")),
+         call=_write_api("out.json"), expect=("{tmp}/out.json", "folder"), errors=("OSError",), post=_still("d", "dir")),
+    Case("atomic-write-over-dangling-link", "writes", setup=_symlink("out.json", "{tmp}/nowhere/x"),
+         call=_write_api("out.json"), expect=("{tmp}/out.json", "symlink"), post=_still("out.json", "link")),
+    Case("atomic-write-through-link-to-file", "writes", setup=_both(_write("real.json", "old"),
+                                                                    _symlink("out.json", "{tmp}/real.json")),
+         call=_write_api("out.json"),
+         ok=lambda r, tmp: (tmp / "out.json").is_symlink() and (tmp / "real.json").read_text() == "{}"),
+    Case("summary-json-is-fifo", "writes", setup=_fifo("s.json"), call=_output_path("{tmp}/s.json", directory=False),
+         expect=("--sr-summary-json", "{tmp}/s.json", "FIFO"), errors=("OutputPathError",), post=_still("s.json", "fifo")),
+    Case("summary-json-is-socket", "writes", setup=_unix_socket("s.json"),
+         call=_output_path("{tmp}/s.json", directory=False), expect=("--sr-summary-json", "{tmp}/s.json", "socket"),
+         errors=("OutputPathError",), post=_still("s.json", "socket")),
+    Case("summary-json-link-to-fifo", "writes", setup=_both(_fifo("f"), _symlink("s.json", "{tmp}/f")),
+         call=_output_path("{tmp}/s.json", directory=False), expect=("--sr-summary-json", "{tmp}/s.json", "FIFO"),
+         errors=("OutputPathError",), post=_still("f", "fifo")),
+    Case("history-dir-is-fifo", "writes", setup=_fifo("h"), call=_output_path("{tmp}/h", directory=True),
+         expect=("--sr-history-dir", "{tmp}/h"), errors=("OutputPathError",), post=_still("h", "fifo")),
+    Case("export-output-is-fifo", "writes", setup=_fifo("m.onnx"), argv=["export", "srcnn", "-o", "{tmp}/m.onnx"],
+         expect=("{tmp}/m.onnx", "FIFO"), post=_still("m.onnx", "fifo")),
+    _merge_case("merge-shard-name-escapes", name="../../../../x"),
+    _merge_case("merge-shard-name-absolute", name="/tmp/srharness-escape"),
+    _merge_case("merge-shard-name-slash", name="cpu/x"),
+    _merge_case("merge-shard-name-dotdot", name=".."),
+    _merge_case("merge-shard-name-hidden", name=".cpu@h"),
+    _merge_case("merge-shard-name-nul", name="cpu\x00@h"),
+    _merge_case("merge-shard-name-newline", name="cpu@h\nFAKE: all passed"),
+    _merge_case("merge-shard-name-huge", name="c" * 5000),
+    _merge_case("merge-shard-name-number", name=12345),
+    _merge_case("merge-shard-name-list", name=["cpu@h"]),
+    _merge_case("merge-shard-hardware-escapes", hardware="../../hw"),
+    _merge_case("merge-shard-host-escapes", host="../../../host"),
+    _merge_case("merge-shard-host-backslash", host="..\\..\\host"),
+    _merge_case("merge-shard-identity-string", identity="root"),
+    Case("merge-shard-result-symlink-out", "writes", argv=["merge", "-o", "{tmp}/deep/a/b/out", "--no-report", "{tmp}/in/s"],
+         setup=_shard_file_link("link"), ok=lambda out, tmp: True, expect=("{tmp}/in/s",),
+         post=lambda tmp: None if _merged_without_secret("", tmp) else "a symlink's target was copied into the merge"),
+    Case("merge-shard-output-is-fifo", "writes", argv=["merge", "-o", "{tmp}/deep/a/b/out", "--no-report", "{tmp}/in/s"],
+         setup=_shard_file_link("fifo"), expect=("{tmp}/in/s",), ok=lambda out, tmp: True,
+         post=_still("in/s/allure-results/pytest-output.txt", "fifo")),
+    Case("plugin-model-name-escapes", "writes", call=_plugin(_model_plugin("../../../escape")),
+         expect=("../../../escape", "one path component"), post=_nothing_outside(".")),
+    Case("plugin-model-name-absolute", "writes", call=_plugin(_model_plugin("/tmp/escape")),
+         expect=("/tmp/escape", "path component")),
+    Case("plugin-model-name-dotdot", "writes", call=_plugin(_model_plugin("..")), expect=("'..'", "path component")),
+    Case("plugin-model-name-nul", "writes", call=_plugin(_model_plugin("m\x00x")), expect=("control character",)),
+    Case("plugin-model-name-hidden", "writes", call=_plugin(_model_plugin(".m")), expect=("'.m'", "path component")),
+    Case("plugin-model-name-backslash", "writes", call=_plugin(_model_plugin("..\\\\m")), expect=("separator",)),
+    Case("farm-shard-timeout-nan", "config", call=_farm("shard_timeout: .nan\n"),
+         expect=("{tmp}/farm.yaml", "shard_timeout", "nan")),
+    Case("farm-shard-timeout-inf", "config", call=_farm("shard_timeout: .inf\n"),
+         expect=("{tmp}/farm.yaml", "shard_timeout", "inf")),
+    Case("farm-shard-timeout-huge", "config", call=_farm("shard_timeout: 1e300\n"),
+         expect=("{tmp}/farm.yaml", "shard_timeout", "1e300")),
+    Case("farm-shard-env-key-equals", "config", call=_farm("shard_env: {'A=B': 1}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env", "'A=B'")),
+    Case("farm-shard-env-key-digit", "config", call=_farm("shard_env: {'1A': x}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env", "'1A'")),
+    Case("farm-shard-env-key-empty", "config", call=_farm("shard_env: {'': x}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env", "''")),
+    Case("farm-shard-env-value-nan", "config", call=_farm("shard_env: {A: .nan}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env", "nan")),
+    Case("farm-shard-env-value-bool", "config", call=_farm("shard_env: {A: true}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env", "True")),
+    Case("farm-shard-env-value-nul", "config", call=_farm("shard_env: {A: \"x\\0y\"}\n"),
+         expect=("{tmp}/farm.yaml", "shard_env")),
+    Case("farm-node-host-escapes", "writes",
+         call=lambda tmp: __import__("srharness.farm.shard", fromlist=["x"]).shard_name("cpu", "../../etc"),
+         expect=("../../etc", "path component")),
+)
+
+# ---------------------------------------------------------------- plugins
+PLUGIN_REPLACES_VDSR = '''
+from srharness.registry import ModelSpec, get_model
+from dataclasses import replace
+def srharness_register(api):
+    api.register_model(replace(get_model("vdsr"), registered_by=""), replace_existing=True)
+'''
+add(
+    Case("plugin-raises-at-import", "plugins", call=_plugin("x = 1\nraise RuntimeError('no licence server')\n"),
+         expect=("{tmp}/plug.py", "no licence server", "plug.py:2")),
+    Case("plugin-raises-in-register", "plugins",
+         call=_plugin("def srharness_register(api):\n    {}['missing']\n"),
+         expect=("{tmp}/plug.py", "register", "KeyError", "plug.py:2")),
+    Case("plugin-syntax-error", "plugins", call=_plugin("def srharness_register(api)\n    pass\n"),
+         expect=("{tmp}/plug.py", "SyntaxError")),
+    Case("plugin-imports-missing-module", "plugins", call=_plugin("import no_such_module_srh\n"),
+         expect=("{tmp}/plug.py", "no_such_module_srh")),
+    Case("plugin-os-getcwd", "plugins", call=_plugin("", target="os:getcwd"), expect=("os:getcwd",)),
+    Case("plugin-builtins-print", "plugins", call=_plugin("", target="builtins:print"), expect=("builtins:print",)),
+    Case("plugin-attr-missing", "plugins", call=_plugin("", target="json:no_such_function"),
+         expect=("json:no_such_function",)),
+    Case("plugin-register-not-callable-arg", "plugins",
+         call=_plugin("def srharness_register():\n    pass\n"), expect=("{tmp}/plug.py", "TypeError")),
+    Case("plugin-registers-garbage", "plugins",
+         call=_plugin("def srharness_register(api):\n    api.register_model('vdsr')\n"),
+         expect=("{tmp}/plug.py", "ModelSpec")),
+    Case("plugin-duplicate-builtin-name", "plugins", call=_plugin(PLUGIN_REPLACES_VDSR.replace(", replace_existing=True", "")),
+         expect=("'vdsr'", "already registered")),
+    Case("plugin-replaces-builtin-announced", "plugins",
+         call=_plugin(PLUGIN_REPLACES_VDSR, then=lambda r: r.replacements()),
+         ok=lambda lines, tmp: any("vdsr" in line and "REPLACED" in line for line in lines)),
+    Case("plugin-replaces-builtin-in-summary", "plugins",
+         call=_plugin(PLUGIN_REPLACES_VDSR, then=lambda r: __import__("srharness.report.matrix", fromlist=["x"])
+                      .summary_document([], {}, 0)),
+         ok=lambda doc, tmp: any("vdsr" in line for line in doc.get("replaced_builtins", []))),
+)
+
+
 def test_there_are_at_least_150_kinds():
     assert len(CASES) >= 150, len(CASES)
     assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
@@ -1072,6 +1360,45 @@ def test_bad_input_is_a_clear_error(case: Case, tmp_path: Path):
     assert verdict == "clear", f"{case.id}: {verdict}: {why}"
 
 
+@pytest.mark.parametrize("kind", ["null-device", "full-device", "fifo", "socket", "link-to-device"])
+def test_device_and_fifo_destinations_are_refused_never_replaced(kind: str, tmp_path: Path):
+    """/dev/null-like destinations (stand-ins made here: a char device 1,3 or 1,7 when root, as CI
+    runs; never /dev itself) and FIFOs: the atomic writer, the summary-JSON check and `export -o`
+    refuse them, and the node is still there, still the same kind, afterwards."""
+    import socket
+    import stat as st
+    dest = tmp_path / "dest"
+    if kind in ("null-device", "full-device", "link-to-device"):
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root (CI runs as root)")
+        node = tmp_path / "node" if kind == "link-to-device" else dest
+        os.mknod(node, 0o666 | st.S_IFCHR, os.makedev(1, 7 if kind == "full-device" else 3))
+        if kind == "link-to-device":
+            os.symlink(node, dest)
+    elif kind == "fifo":
+        os.mkfifo(dest)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(dest))
+        s.close()
+    before = os.lstat(dest)
+    from srharness.errors import OutputPathError
+    from srharness.fileio import atomic_write_text
+    from srharness.report import check_writable
+    with pytest.raises(OutputPathError, match="not a regular file"):
+        atomic_write_text(dest, "{}")
+    with pytest.raises(OutputPathError, match="--sr-summary-json"):
+        check_writable(dest, "--sr-summary-json", directory=False)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        from srharness.cli import main as cli
+        code = cli(["export", "srcnn", "-o", str(dest)])
+    assert code == 2 and str(dest) in err.getvalue() and "Traceback" not in err.getvalue(), err.getvalue()
+    after = os.lstat(dest)
+    assert (after.st_mode, after.st_ino, getattr(after, "st_rdev", 0)) == \
+        (before.st_mode, before.st_ino, getattr(before, "st_rdev", 0)), "the node was replaced"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [], "a temporary was left behind"
+
 # ============================================================================ the before/after table
 def main() -> int:
     """Classify every case against the srharness on sys.path; print one line per case and the totals."""
@@ -1079,7 +1406,7 @@ def main() -> int:
     import srharness
     print(f"srharness from {Path(srharness.__file__).parent}", file=sys.stderr)
     totals: dict[str, dict[str, int]] = {}
-    for case in CASES:
+    for case in CASES[ROUND2_START:] if "--round2" in sys.argv else CASES:
         if case.needs_data and not (DATA_DIR / "weights").is_dir():
             continue
         if case.unsafe_before and "--unsafe-skip" in sys.argv:

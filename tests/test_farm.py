@@ -65,7 +65,7 @@ def test_two_nodes_with_one_name_are_refused():
     ("require: [cpu]\n", r"field 'nightly' is required"),
     ("nightly: nope.yaml\n", r"field 'nightly': nightly config .*nope.yaml: no such file"),
     ("nightly: nightly.yaml\nrequire: [tpu]\n", r"field 'require': unknown hardware tpu"),
-    ("nightly: nightly.yaml\nshard_timeout: -1\n", r"field 'shard_timeout' must be a positive number"),
+    ("nightly: nightly.yaml\nshard_timeout: -1\n", r"field 'shard_timeout' must be a number of seconds in \(0, "),
     ("nightly: nightly.yaml\nhosts_per_hardware: {cpu: 0}\n", r"field 'hosts_per_hardware'"),
     ("nightly: nightly.yaml\nnodes: 3\n", r"unknown field\(s\) nodes"),
 ])

@@ -44,6 +44,8 @@ def load_extensions(args) -> None:
     from srharness import registry
     from srharness.checkpoints import ALLOW_PICKLE_ENV, allow_pickle_classes
     registry.load_plugins([p.strip() for v in (args.sr_plugin or []) for p in v.split(",") if p.strip()])
+    for line in registry.replacements():   # never silent: a replaced built-in changes its figures
+        print(f"srharness: WARNING: {line}", file=sys.stderr)
     allowed = ",".join(args.allow_pickle_class or []) or os.environ.get(ALLOW_PICKLE_ENV, "")
     try:
         allow_pickle_classes(allowed)
@@ -116,7 +118,7 @@ def report_error(args, message: str, code: int = 2) -> int:
 # the CLI never imports torch to catch them.
 USER_ERRORS = ("SrHarnessError", "LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
                "ExportError", "TrainingError", "NightlyConfigError", "QuantizeError", "RefusedGlobal",
-               "ToolError", "ImageError", "RegistryError", "DecompressionBombError")
+               "ToolError", "ImageError", "RegistryError", "DecompressionBombError", "SrHarnessError")
 
 
 def user_error_message(exc: BaseException) -> str | None:

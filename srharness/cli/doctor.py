@@ -86,7 +86,7 @@ def collect() -> dict:
     tools = {name: shutil.which(name) for name in TOOLS}
     from srharness import registry
     from srharness.backends import BACKENDS
-    registered = {"plugins": registry.loaded_plugins(),
+    registered = {"plugins": registry.loaded_plugins(), "replaced": registry.replacements(),
                   "models": {n: registry.MODELS.origin(n) for n in registry.MODELS},
                   "backends": {n: BACKENDS[n].hardware for n in BACKENDS}}
     return {"registered": registered, "python": sys.version.split()[0], "platform": platform.platform(), "executable": sys.executable,
@@ -116,6 +116,8 @@ def run(args) -> int:
         print(f"  {name:<18} {path or 'not on PATH'}")
     reg = report["registered"]
     print(f"plugins: {', '.join(reg['plugins'])}")
+    for line in reg["replaced"]:
+        print(f"  WARNING: {line}")
     print("models: " + ", ".join(f"{n} ({o})" if o != "srharness.builtin" else n for n, o in reg["models"].items()))
     print("backends: " + ", ".join(f"{n} [{hw}]" for n, hw in reg["backends"].items()))
     data = report["data"]

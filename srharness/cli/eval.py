@@ -100,6 +100,8 @@ def run(args) -> int:
 
     if not args.json:
         print(f"{spec.name} x{args.scale} | backend {args.backend} | weights {weights_desc}")
+        if spec.registered_by != "srharness.builtin" and spec.name in __import__("srharness.registry").registry.MODELS.replaced:
+            print(f"  WARNING: {spec.name} is not the built-in model: registered by {spec.registered_by}")
         print(f"dataset {dataset.name} ({len(dataset)} images, {dataset.root})")
         for k, v in protocol.conventions(args.scale).items():
             print(f"  {k}: {v}")
@@ -123,7 +125,9 @@ def run(args) -> int:
         raise CliError(str(exc)) from None
     if args.json:
         out = result.to_dict()
+        from srharness.registry import replacements
         out.update(model=spec.name, backend=args.backend, weights=weights_desc, deploy_key=deployed.key(),
+                   replaced_builtins=replacements(),
                    conventions=protocol.conventions(args.scale), runner=vars(runner.describe()))
         print(json.dumps(json_safe(out, "eval"), indent=2, default=str, allow_nan=False))
     else:

@@ -11,7 +11,9 @@ times out becomes failed results with the reason; finished shards are kept, and
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srharness.errors import InputError
 from srharness.farm.node import HOST_LABEL
 from srharness.farm.shard import FINISHED, SHARD_FILE, read_state, shard_name, update_state, write_json
 from srharness.hardware import HARDWARE
@@ -30,7 +33,11 @@ from srharness.hardware import HARDWARE
 GRACE_S = 120          # how long past shard_timeout the head waits for a node's answer before calling it lost
 
 
-class FarmError(ValueError):
+MAX_SHARD_TIMEOUT_S = 7 * 24 * 3600
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class FarmError(InputError):
     """A farm that cannot start: bad config, no cluster, a required hardware no node offers."""
 
 
@@ -72,15 +79,23 @@ def load_farm_config(path: str | Path) -> FarmConfig:
     if bad:
         raise FarmError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
     timeout = raw.get("shard_timeout", 7200)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise FarmError(f"{where}: field 'shard_timeout' must be a positive number of seconds, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_SHARD_TIMEOUT_S:
+        raise FarmError(f"{where}: field 'shard_timeout' must be a number of seconds in (0, {MAX_SHARD_TIMEOUT_S}] "
+                        f"(a week), got {timeout!r}")
     spread = raw.get("hosts_per_hardware") or {}
     if not isinstance(spread, dict) or not all(k in HARDWARE and isinstance(v, int) and not isinstance(v, bool)
                                                and v >= 1 for k, v in spread.items()):
         raise FarmError(f"{where}: field 'hosts_per_hardware' must map hardware to a whole number >= 1, got {spread!r}")
     env = raw.get("shard_env") or {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in env.items()):
+    if not isinstance(env, dict):
         raise FarmError(f"{where}: field 'shard_env' must map variable names to values, got {env!r}")
+    for k, v in env.items():
+        if not isinstance(k, str) or not ENV_NAME.match(k):
+            raise FarmError(f"{where}: field 'shard_env': {k!r} is not an environment variable name "
+                            "(letters, digits and '_', not starting with a digit)")
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or (isinstance(v, float) and not math.isfinite(v)) \
+                or "\0" in str(v):
+            raise FarmError(f"{where}: field 'shard_env': {k} = {v!r} must be a string or a finite number")
     for key in ("report_name", "address", "out_dir"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise FarmError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")

@@ -25,8 +25,17 @@ OUT_ENTRIES = {"allure-results", "conformance-matrix.html", "allure-report", "hi
 LOST_PREFIX = "farm shard"   # matched by the "Shard lost" Allure category
 
 
-class MergeError(ValueError):
+from srharness.errors import InputError
+
+
+class MergeError(InputError):
     pass
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a symlink: a shard comes from another host, and a symlink in it could
+    pull any local file (or a FIFO that blocks forever) into the report."""
+    return path.is_file() and not path.is_symlink()
 
 
 def verdict_from(d: dict[str, Any]) -> Verdict:
@@ -37,11 +46,18 @@ def verdict_from(d: dict[str, Any]) -> Verdict:
 
 def _shard_record(path: Path) -> dict[str, Any]:
     """What a shard folder holds and whether it is complete: status ok | failed | incomplete | lost | missing."""
+    from srharness.fileio import path_component
     state = read_state(path) if path.is_dir() else None
-    name = (state or {}).get("name") or path.name
-    hw = (state or {}).get("hardware") or name.split("@", 1)[0]
-    host = (state or {}).get("host") or (name.split("@", 1)[1] if "@" in name else "unknown-host")
+    where = f"shard {path / 'shard.json'}"
+    # names from another host become file names (logs/NAME.pytest-output.txt): one path component each
+    name = path_component((state or {}).get("name") or path.resolve().name, f"{where}: \"name\"")
+    hw = path_component((state or {}).get("hardware") or name.split("@", 1)[0], f"{where}: \"hardware\"")
+    host = path_component((state or {}).get("host") or (name.split("@", 1)[1] if "@" in name else "unknown-host"),
+                          f"{where}: \"host\"")
     identity = (state or {}).get("identity") or {"host": host, "hardware": hw, "card": "unknown"}
+    if not isinstance(identity, dict):
+        raise MergeError(f"{where}: \"identity\" is {type(identity).__name__}, not an object; the shard.json "
+                         "was not written by srharness nightly --shard (re-run that shard)")
     rec = {"name": name, "dir": str(path), "hardware": hw, "host": host, "identity": identity,
            "exit_code": (state or {}).get("exit_code"), "reason": (state or {}).get("reason")}
     if not path.is_dir():
@@ -81,6 +97,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         raise MergeError("no shard folders given")
     out = Path(out).resolve()
     shard_dirs = [Path(d) for d in shard_dirs]
+    records = [_shard_record(d) for d in shard_dirs]   # a hostile shard is refused before anything is written
     prepare_out_dir(out, shard_dirs)
     cfg = nightly.NightlyConfig(path=out / "merge", suites=[], require=[], out_dir=out, single_file=single_file,
                                 report_name=report_name)
@@ -90,7 +107,6 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         shutil.rmtree(logs)
     logs.mkdir()
 
-    records = [_shard_record(d) for d in shard_dirs]
     names = [r["name"] for r in records]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -108,12 +124,12 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         results = src / "allure-results"
         if results.is_dir():
             for f in results.iterdir():
-                if RESULT_FILE.match(f.name):
+                if RESULT_FILE.match(f.name) and _regular(f):
                     shutil.copy2(f, cfg.results_dir / f.name)
                     copied.append(cfg.results_dir / f.name)
-            if (results / "pytest-output.txt").is_file():
+            if _regular(results / "pytest-output.txt"):
                 shutil.copy2(results / "pytest-output.txt", logs / f"{rec['name']}.pytest-output.txt")
-        if (src / "nightly-output.txt").is_file():
+        if _regular(src / "nightly-output.txt"):
             shutil.copy2(src / "nightly-output.txt", logs / f"{rec['name']}.nightly-output.txt")
         # Results a killed run left untagged get their shard's host now (tagging is idempotent).
         kept_results = [f for f in copied if f.name.endswith("-result.json")]
@@ -121,7 +137,7 @@ def merge_shards(shard_dirs: list[Path], out: Path, generate: bool = True, repor
         kept = len(kept_results)
         rec["results"] = kept
         summary = {}
-        if (src / "summary.json").is_file():
+        if _regular(src / "summary.json"):
             try:
                 summary = tag_summary(json.loads((src / "summary.json").read_text(encoding="utf-8")), rec["identity"])
             except ValueError:

@@ -29,7 +29,10 @@ SHARD_ENTRIES = {SHARD_FILE, "conformance-matrix.html", "summary.json", "allure-
 
 
 def shard_name(hw: str, host: str) -> str:
-    return f"{hw}@{host}"
+    """HW@HOST: the shard's folder and log names, so one path component (a node's host name comes
+    from the cluster, i.e. from another machine)."""
+    from srharness.fileio import path_component
+    return path_component(f"{hw}@{host}", f"shard of hardware {hw!r} on host {host!r}")
 
 
 def shard_markers(markers: str | None, hw: str) -> str:

@@ -519,8 +519,7 @@ def pytest_configure(config):
     isolation.configure(config)
 
 
-class OutputPathError(ValueError):
-    pass
+from srharness.errors import OutputPathError  # noqa: E402  (re-exported: callers import it from here)
 
 
 def check_writable(path: str | Path, what: str, *, directory: bool) -> Path:
@@ -535,6 +534,8 @@ def check_writable(path: str | Path, what: str, *, directory: bool) -> Path:
         fix = f"give a file path, e.g. {p / 'summary.json'}" if isinstance(exc, IsADirectoryError) else \
             "choose another path"
         raise OutputPathError(f"{what} {p}: {exc.strerror}; {fix}") from None
+    except OutputPathError as exc:   # exists and is not a regular file (a device, FIFO, socket)
+        raise OutputPathError(f"{what} {exc}", subject=str(p)) from None
     base = next(a for a in [target.parent, *target.parent.parents] if a.exists())
     if not os.access(base, os.W_OK | os.X_OK):
         raise OutputPathError(f"{what} {p}: {base} is not writable by this user; choose another path")
@@ -654,6 +655,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line("  " + history.describe_change(row), red=row["status"] == "regressed")
     for failure in state.get("failures", []):
         terminalreporter.write_line(f"srharness: FAILED: {failure}", red=True, bold=True)
+    from srharness.registry import replacements
+    for line in replacements():
+        terminalreporter.write_line(f"srharness: WARNING: {line}", yellow=True, bold=True)
     stats = terminalreporter.stats
     outcomes = {k: len(stats.get(k, [])) for k in ("passed", "failed", "skipped", "error", "xfailed", "xpassed")}
     session = getattr(terminalreporter, "_session", None)
@@ -664,8 +668,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     summary["failures"] = state.get("failures", [])
     path = config.getoption("sr_summary_json", default=None) or os.environ.get(SUMMARY_JSON_ENV)
     if path:
-        write_json_atomic(Path(path), summary)
-        terminalreporter.write_line(f"srharness: summary JSON written to {path}")
+        try:
+            write_json_atomic(Path(path), summary)
+        except (OSError, OutputPathError) as exc:   # a full disk, a device in the way: one line, the run fails
+            from srharness.cli import os_error_message
+            why = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+            terminalreporter.write_line(f"srharness: FAILED: summary JSON not written: {why}", red=True, bold=True)
+            if session is not None:
+                session.exitstatus = max(int(session.exitstatus), 1)
+        else:
+            terminalreporter.write_line(f"srharness: summary JSON written to {path}")
     history_dir = _option(config, "sr_history_dir")
     if history_dir and state.get("identity") and not hasattr(config, "workerinput"):
         archived = history.archive_summary(summary, Path(history_dir))

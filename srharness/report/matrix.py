@@ -141,9 +141,11 @@ def changed_findings(verdicts: Sequence[Verdict]) -> list[Verdict]:
 def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exitstatus: int,
                      identity: dict[str, Any] | None = None, skipped: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
     """summary.json: everything the report side needs, from the verdicts and the run's identity."""
+    from srharness.registry import replacements
     return {
         "schema": SUMMARY_SCHEMA,
         "identity": dict(identity or {}),
+        "replaced_builtins": replacements(),   # a plugin that took over a built-in name changes its figures
         "exitstatus": int(exitstatus),
         "tests": dict(outcomes),
         "figures": figure_counts(verdicts),
