@@ -100,7 +100,8 @@ def run(args) -> int:
 
     if not args.json:
         print(f"{spec.name} x{args.scale} | backend {args.backend} | weights {weights_desc}")
-        if spec.registered_by != "srharness.builtin" and spec.name in __import__("srharness.registry").registry.MODELS.replaced:
+        from srharness.registry import MODELS
+        if spec.name in MODELS.replaced:   # a plugin took the name over: its figures are not the built-in's
             print(f"  WARNING: {spec.name} is not the built-in model: registered by {spec.registered_by}")
         print(f"dataset {dataset.name} ({len(dataset)} images, {dataset.root})")
         for k, v in protocol.conventions(args.scale).items():
