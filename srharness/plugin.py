@@ -292,10 +292,11 @@ def sr_model(sr_weights_dir):
 
 def export_cache_dir(config) -> Path | None:
     """Exports persist across sessions and xdist workers in <root>/.srharness-cache/exports
-    (SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every session then exports afresh).
-    Keys, verification and clean-up: srharness.export_cache."""
+    (srharness.resources.cache_dir; SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every
+    session then exports afresh). Keys, verification and clean-up: srharness.export_cache."""
+    from srharness import resources
     from srharness.export_cache import cache_dir_from_env
-    return cache_dir_from_env(Path(config.rootpath) / ".srharness-cache" / "exports")
+    return cache_dir_from_env(resources.cache_dir(config.rootpath) / "exports")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@
     resources.fake_tools_dir()        # the fake vendor tools (executables), put on PATH to try card paths
     resources.logs_dir()              # recorded vendor-tool logs
     resources.example_config("nightly")   # nightly.example.yaml (also "farm")
+    resources.cache_dir(rootpath)     # a session's caches: never inside the installed package
 
 Layout. From a clone (or an editable install of one) these are the clone's own folders, exactly
 where they have always been: golden/, suites/, fixtures/, *.example.yaml beside srharness/. An
@@ -77,6 +78,17 @@ def fake_tools_dir() -> Path:
 def logs_dir() -> Path:
     """Recorded vendor-tool logs (parse-log's examples and the parsers' test data)."""
     return fixtures_dir() / "logs"
+
+
+def cache_dir(project_root: Path | str) -> Path:
+    """Where a pytest session keeps its caches (exports): <project>/.srharness-cache, except when the
+    project is srharness's own installed bundle (a built-in suite run from a wheel), which must not
+    be written into: then the user's cache folder ($XDG_CACHE_HOME or ~/.cache)/srharness."""
+    root = Path(project_root).resolve()
+    if clone_root() is None and root.is_relative_to(PACKAGE):
+        import os
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srharness"
+    return root / ".srharness-cache"
 
 
 def example_config(name: str) -> Path:

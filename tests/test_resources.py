@@ -39,3 +39,39 @@ def test_cli_and_diagnose_agree_with_pytest_on_the_default(tmp_path, monkeypatch
     monkeypatch.delenv("SRHARNESS_GOLDEN_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     assert _golden_dir(None) == ROOT / "golden"
+
+
+def _cli(*argv, cwd=None):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "srharness", *argv], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_example_nightly_points_at_the_shipped_suites_wherever_saved(tmp_path):
+    import yaml
+    proc = _cli("example", "nightly")
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["suites"] == [str(resources.suites_dir())]
+    assert cfg["markers"] == "cpu"
+    farm = yaml.safe_load(_cli("example", "farm").stdout)
+    assert farm["nightly"] == "nightly.yaml"
+
+
+def test_fakes_puts_the_fake_tools_and_this_python_first_on_path(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    proc = _cli("fakes")
+    assert proc.returncode == 0, proc.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SRHARNESS_")}
+    out = subprocess.run(["bash", "-c", proc.stdout + "command -v vamc; echo $SRHARNESS_HW_SHAPE"], env=env,
+                         capture_output=True, text=True).stdout.split()
+    assert out == [str(resources.fake_tools_dir() / "vamc"), "test"]
+    assert shutil.which("vamc") is None or "fake_tools" in shutil.which("vamc")
+
+
+def test_where_prints_each_path():
+    assert _cli("where", "logs").stdout.strip() == str(resources.logs_dir())
+    assert _cli("where", "suites").stdout.strip() == str(resources.suites_dir())

@@ -12,7 +12,7 @@ import os
 import sys
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
-            "farm_node", "diagnose", "compare")
+            "farm_node", "diagnose", "compare", "bundle")
 
 
 def build_parser() -> argparse.ArgumentParser:
