@@ -57,6 +57,7 @@ class Case:
     needs_data: bool = False
     forbid: tuple[str, ...] = ()                        # the message must not say these (e.g. torch's unsafe advice)
     post: Callable[[Path], str | None] | None = None    # checked whatever the outcome: a problem, or None
+    context: Callable[[Path], Any] | None = None        # a context manager around the run (registry snapshot)
 
 
 @dataclass
@@ -96,7 +97,8 @@ def run_case(case: Case, tmp: Path, timeout: float = CASE_TIMEOUT_S) -> Outcome:
     rss0 = _maxrss_mb()
     start = time.monotonic()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                (case.context(tmp) if case.context else contextlib.nullcontext()):
             if case.argv is not None:
                 from srharness.cli import main
                 try:
@@ -1344,6 +1346,228 @@ add(
          call=_plugin(PLUGIN_REPLACES_VDSR, then=lambda r: __import__("srharness.report.matrix", fromlist=["x"])
                       .summary_document([], {}, 0)),
          ok=lambda doc, tmp: any("vdsr" in line for line in doc.get("replaced_builtins", []))),
+)
+
+# ---------------------------------------------------------------- ONNX-only models (a plugin's file)
+def _onnx_graph(nodes, inputs, outputs, inits=(), opset: int = 13, domains=()):
+    import onnx
+    from onnx import helper
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset),
+                                               *(helper.make_opsetid(d, 1) for d in domains)])
+
+
+def _vi(name: str, shape, elem: int = 1):
+    from onnx import helper
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _identity_model(**kw):
+    from onnx import helper
+    return _onnx_graph([helper.make_node("Identity", ["input"], ["output"])],
+                       [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])], **kw)
+
+
+def _save_model(model, path: Path, *, check: bool = False) -> None:
+    import onnx
+    if check:
+        onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+
+
+def _with_external(location: str, make_target: Callable[[Path], None] | None = None):
+    """input + W, W's data in `location` (relative to the model's folder, or absolute)."""
+    def build(path: Path):
+        import onnx
+        from onnx import helper, numpy_helper
+        w = numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "w")
+        w.ClearField("float_data"), w.ClearField("raw_data")
+        w.data_location = onnx.TensorProto.EXTERNAL
+        for k, v in (("location", location), ("offset", "0"), ("length", "4")):
+            e = w.external_data.add()
+            e.key, e.value = k, v
+        m = _onnx_graph([helper.make_node("Add", ["input", "w"], ["output"])],
+                        [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])], inits=[w])
+        _save_model(m, path)
+        if make_target:
+            make_target(path.parent)
+    return build
+
+
+def _nested_if(depth: int):
+    def build(path: Path):
+        from onnx import helper
+        inner_out = "output"
+
+        def level(d):
+            if d == 0:
+                return helper.make_graph([helper.make_node("Identity", ["input"], [f"o{d}"])], f"b{d}", [],
+                                         [_vi(f"o{d}", [1, 1, "h", "w"])])
+            then = level(d - 1)
+            return helper.make_graph([helper.make_node("If", ["cond"], [f"o{d}"], then_branch=then, else_branch=then)],
+                                     f"b{d}", [], [_vi(f"o{d}", [1, 1, "h", "w"])])
+        from onnx import TensorProto
+        top = level(depth)
+        m = _onnx_graph([helper.make_node("If", ["cond"], [inner_out], then_branch=top, else_branch=top)],
+                        [_vi("input", [1, 1, "h", "w"])], [_vi(inner_out, [1, 1, "h", "w"])],
+                        inits=[helper.make_tensor("cond", TensorProto.BOOL, [], [True])])
+        _save_model(m, path)
+    return build
+
+
+def _expand_bomb(path: Path):
+    from onnx import TensorProto, helper
+    m = _onnx_graph([helper.make_node("Constant", [], ["shape"], value=helper.make_tensor(
+        "s", TensorProto.INT64, [4], [1, 1, 60000, 60000])),
+        helper.make_node("Expand", ["input", "shape"], ["big"]),
+        helper.make_node("ReduceMean", ["big"], ["m"], keepdims=1),
+        helper.make_node("Add", ["input", "m"], ["output"])],
+        [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])])
+    _save_model(m, path)
+
+
+def _loop_forever(path: Path):
+    from onnx import TensorProto, helper
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Add", ["v_in", "zero"], ["v_out"])],
+        "body", [_vi("i", [], TensorProto.INT64), _vi("c_in", [], TensorProto.BOOL), _vi("v_in", None)],
+        [_vi("c_out", [], TensorProto.BOOL), _vi("v_out", None)], [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    m = _onnx_graph([helper.make_node("Loop", ["M", "cond", "input"], ["output"], body=body)],
+                    [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])],
+                    inits=[helper.make_tensor("M", TensorProto.INT64, [], [2 ** 62]),
+                           helper.make_tensor("cond", TensorProto.BOOL, [], [True])])
+    _save_model(m, path)
+
+
+def _two_outputs(first: str = "junk"):
+    def build(path: Path):
+        from onnx import helper
+        m = _onnx_graph([helper.make_node("Sub", ["input", "input"], ["junk"]),
+                         helper.make_node("Identity", ["input"], ["sr"])],
+                        [_vi("input", [1, 1, "h", "w"])],
+                        [_vi("junk", [1, 1, "h", "w"]), _vi("sr", [1, 1, "h", "w"])] if first == "junk"
+                        else [_vi("sr", [1, 1, "h", "w"]), _vi("junk", [1, 1, "h", "w"])])
+        _save_model(m, path)
+    return build
+
+
+def _simple(nodes, inputs, outputs, **kw):
+    def build(path: Path):
+        _save_model(_onnx_graph(nodes, inputs, outputs, **kw), path)
+    return build
+
+
+def _node(*a, **kw):
+    from onnx import helper
+    return helper.make_node(*a, **kw)
+
+
+ONNX_PLUGIN = '''
+from srharness.registry import ModelSpec
+def srharness_register(api):
+    api.register_model(ModelSpec(name="hostile-onnx", builder=None, onnx="{tmp}/model/m.onnx", scales=(2,),
+                                 reference="user", in_channels=1, input_range=1.0, upsamples=False,
+                                 guide_input_shape=(1, 1, 32, 32), guide_opset=13{extra}))
+'''
+
+
+@contextlib.contextmanager
+def _plugin_context(_tmp: Path):
+    with _registry_snapshot():
+        yield
+
+
+def _onnx_case(cid: str, build: Callable[[Path], None] | None, expect: tuple[str, ...] = ("{tmp}/model/m.onnx",),
+               extra: str = "", raw: bytes | None = None, **kw) -> Case:
+    def setup(tmp: Path):
+        (tmp / "model").mkdir()
+        if raw is not None:
+            (tmp / "model" / "m.onnx").write_bytes(raw)
+        else:
+            build(tmp / "model" / "m.onnx")
+        (tmp / "plug.py").write_text(ONNX_PLUGIN.replace("{tmp}", str(tmp)).replace("{extra}", extra))
+    return Case(cid, "onnx", argv=["eval", "hostile-onnx", "--sr-plugin", "{tmp}/plug.py", "--backend", "ort",
+                                   "--work-dir", "{tmp}/work", "--images", "camera", "--json"],
+                setup=setup, expect=expect, context=_plugin_context, **kw)
+
+
+def _psnr_above(db: float):
+    def ok(out: str, tmp: Path) -> bool:
+        doc = json.loads(out[out.index("{"):])
+        return doc["mean_psnr"] > db
+    return ok
+
+
+def _hard_link_data(folder: Path) -> None:
+    (folder.parent / "elsewhere.bin").write_bytes(b"\0" * 4)
+    os.link(folder.parent / "elsewhere.bin", folder / "w.bin")
+
+
+add(
+    _onnx_case("onnx-random-bytes", None, raw=bytes(RNG.integers(0, 256, 4096, dtype=np.uint8)),
+               expect=("{tmp}/model/m.onnx", "not an ONNX model")),
+    _onnx_case("onnx-empty-file", None, raw=b"", expect=("{tmp}/model/m.onnx",)),
+    _onnx_case("onnx-truncated", None, raw=b"\x08\x07\x12\x04abc", expect=("{tmp}/model/m.onnx",)),
+    _onnx_case("onnx-custom-domain", _simple([_node("Magic", ["input"], ["output"], domain="evil.ops")],
+                                             [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])],
+                                             domains=("evil.ops",)),
+               expect=("{tmp}/model/m.onnx", "evil.ops", "standard ONNX ops")),
+    _onnx_case("onnx-opset-99", lambda p: _save_model(_identity_model(opset=99), p),
+               expect=("{tmp}/model/m.onnx", "opset 99")),
+    _onnx_case("onnx-opset-0", lambda p: _save_model(_identity_model(opset=0), p), expect=("{tmp}/model/m.onnx", "opset")),
+    _onnx_case("onnx-rank3-input", _simple([_node("Identity", ["input"], ["output"])], [_vi("input", [1, "h", "w"])],
+                                           [_vi("output", [1, "h", "w"])]), expect=("{tmp}/model/m.onnx", "rank 3")),
+    _onnx_case("onnx-rank5-input", _simple([_node("Identity", ["input"], ["output"])], [_vi("input", [1, 1, 1, "h", "w"])],
+                                           [_vi("output", [1, 1, 1, "h", "w"])]), expect=("{tmp}/model/m.onnx", "rank 5")),
+    _onnx_case("onnx-input-3-channels", _simple([_node("Identity", ["input"], ["output"])], [_vi("input", [1, 3, "h", "w"])],
+                                                [_vi("output", [1, 3, "h", "w"])]),
+               expect=("{tmp}/model/m.onnx", "3 channel", "in_channels")),
+    _onnx_case("onnx-two-inputs", _simple([_node("Add", ["input", "b"], ["output"])],
+                                          [_vi("input", [1, 1, "h", "w"]), _vi("b", [1, 1, "h", "w"])],
+                                          [_vi("output", [1, 1, "h", "w"])]), expect=("{tmp}/model/m.onnx", "2 graph inputs")),
+    _onnx_case("onnx-no-inputs", _simple([_node("Constant", [], ["output"], value_float=1.0)], [], [_vi("output", [])]),
+               expect=("{tmp}/model/m.onnx", "0 graph inputs")),
+    _onnx_case("onnx-int64-input", _simple([_node("Identity", ["input"], ["output"])],
+                                           [_vi("input", [1, 1, "h", "w"], 7)], [_vi("output", [1, 1, "h", "w"], 7)]),
+               expect=("{tmp}/model/m.onnx",)),
+    _onnx_case("onnx-first-output-not-sr", _two_outputs("junk"), expect=("{tmp}/model/m.onnx", "sr_output")),
+    _onnx_case("onnx-sr-output-named", _two_outputs("junk"), extra=", sr_output='sr'", ok=_psnr_above(20.0)),
+    _onnx_case("onnx-sr-output-missing-name", _two_outputs("junk"), extra=", sr_output='nope'",
+               expect=("'nope'",)),
+    _onnx_case("onnx-sr-output-index-out-of-range", _two_outputs("junk"), extra=", sr_output=5", expect=("sr_output",)),
+    _onnx_case("onnx-output-rank2", _simple([_node("Flatten", ["input"], ["output"])], [_vi("input", [1, 1, "h", "w"])],
+                                            [_vi("output", [1, "hw"])]), expect=("{tmp}/model/m.onnx", "rank 2")),
+    _onnx_case("onnx-output-3-channels", _simple([_node("Concat", ["input", "input", "input"], ["output"], axis=1)],
+                                                 [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 3, "h", "w"])]),
+               expect=("{tmp}/model/m.onnx", "3 channel")),
+    _onnx_case("onnx-empty-graph", _simple([], [_vi("input", [1, 1, "h", "w"])], [_vi("input", [1, 1, "h", "w"])]),
+               expect=("{tmp}/model/m.onnx", "no graph")),
+    _onnx_case("onnx-external-dotdot", _with_external("../x.bin", lambda d: (d.parent / "x.bin").write_bytes(b"\0" * 4)),
+               expect=("{tmp}/model/m.onnx", "../x.bin", "inside the model's folder")),
+    _onnx_case("onnx-external-absolute", _with_external("/etc/passwd"), expect=("{tmp}/model/m.onnx", "/etc/passwd")),
+    _onnx_case("onnx-external-symlink-out", _with_external("w.bin", lambda d: (
+        (d.parent / "elsewhere.bin").write_bytes(b"\0" * 4), os.symlink(d.parent / "elsewhere.bin", d / "w.bin"))),
+        expect=("{tmp}/model/m.onnx", "w.bin", "symlink")),
+    _onnx_case("onnx-external-hard-link", _with_external("w.bin", _hard_link_data),
+               expect=("{tmp}/model/m.onnx", "w.bin", "hard link")),
+    _onnx_case("onnx-external-missing", _with_external("w.bin"), expect=("{tmp}/model/m.onnx", "w.bin", "missing")),
+    _onnx_case("onnx-external-folder", _with_external("sub", lambda d: (d / "sub").mkdir()),
+               expect=("{tmp}/model/m.onnx", "sub")),
+    _onnx_case("onnx-external-too-short", _with_external("w.bin", lambda d: (d / "w.bin").write_bytes(b"\0")),
+               expect=("{tmp}/model/m.onnx",)),
+    _onnx_case("onnx-nested-if-bomb", _nested_if(12), expect=("{tmp}/model/m.onnx", "nested")),
+    _onnx_case("onnx-expand-14gb", _expand_bomb, expect=("{tmp}/model/m.onnx", "GiB")),
+    _onnx_case("onnx-loop-2e62", _loop_forever, expect=("{tmp}/model/m.onnx", "timed out after 2 s"),
+               env={"SRHARNESS_ORT_TIMEOUT_S": "2"}),
+    _onnx_case("onnx-nan-output", _simple([_node("Div", ["z", "z"], ["n"]), _node("Add", ["input", "n"], ["output"])],
+                                          [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])],
+                                          inits=[__import__("onnx").helper.make_tensor("z", 1, [], [0.0])]),
+               expect=("NaN",)),
+    _onnx_case("onnx-output-half-size", _simple([_node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2], strides=[2, 2])],
+                                                [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h2", "w2"])]),
+               expect=("camera", "(256, 256)", "scale")),
+    _onnx_case("onnx-timeout-env-bad", lambda p: _save_model(_identity_model(), p),
+               expect=("SRHARNESS_ORT_TIMEOUT_S", "abc"), env={"SRHARNESS_ORT_TIMEOUT_S": "abc"}),
 )
 
 

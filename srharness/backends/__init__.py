@@ -29,6 +29,7 @@ A missing need raises `BackendUnavailable` with the reason (checks turn it into 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from srharness.registry import Registry, RegistryError, load_plugins
@@ -85,6 +86,11 @@ def build_runner(name: str, *, spec=None, model: str | None = None, scale: int =
             raise BackendUnavailable(f"{name} runs torch code; {spec.name} is an ONNX-only model ({spec.onnx})")
         if "onnx" in backend.needs and kwargs.get("onnx") is None and spec.onnx:
             kwargs["onnx"] = spec.onnx
+        if "onnx" in backend.needs and spec.onnx and not spec.has_torch and kwargs.get("onnx") is not None \
+                and Path(kwargs["onnx"]).resolve() == Path(spec.onnx).resolve():
+            # a user's ONNX file: checked before any backend runs or compiles it (srharness.onnx_check)
+            from srharness.onnx_check import check_onnx_model
+            check_onnx_model(spec.onnx, spec, kwargs.get("output"))
     missing = [n for n in backend.needs if n != "torch" and kwargs.get(n) is None]
     if "torch" in backend.needs and kwargs.get("module") is None and spec is None:
         missing.insert(0, "module (or spec)")

@@ -2,11 +2,45 @@
 execution provider when the caller passes it)."""
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from srharness.errors import InputError
+
 from .base import Runner, RunnerInfo
+
+RUN_TIMEOUT_ENV = "SRHARNESS_ORT_TIMEOUT_S"
+RUN_TIMEOUT_S = 900.0       # one onnxruntime run (one image); a Loop of 2^62 iterations ends here
+
+
+class OrtRunError(InputError):
+    """onnxruntime refused the file, failed running it, or ran past the time bound."""
+
+
+class OrtTimeout(OrtRunError, TimeoutError):
+    pass
+
+
+def run_timeout() -> float:
+    raw = os.environ.get(RUN_TIMEOUT_ENV)
+    if not raw:
+        return RUN_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 7 * 24 * 3600:
+        from srharness.errors import UsageError
+        raise UsageError(f"{RUN_TIMEOUT_ENV}={raw!r}: give the seconds one onnxruntime run may take (> 0)")
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).replace("[ONNXRuntimeError] : ", "").strip()
+    return (text.splitlines() or [""])[0][:300]
 
 
 class OrtRunner(Runner):
@@ -27,8 +61,13 @@ class OrtRunner(Runner):
         import onnxruntime as ort
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"{self.onnx_path}: no such ONNX file; export it first (srharness export)")
-        self.session = ort.InferenceSession(str(self.onnx_path), sess_options=self.session_options,
-                                            providers=self.providers)
+        try:
+            self.session = ort.InferenceSession(str(self.onnx_path), sess_options=self.session_options,
+                                                providers=self.providers)
+        except Exception as exc:   # noqa: BLE001 - InvalidProtobuf, InvalidGraph, NotImplemented, Fail
+            raise OrtRunError(f"{self.onnx_path}: onnxruntime cannot load it: {_first_line(exc)}; check the file "
+                              "(srharness doctor lists the onnxruntime version) or re-export it",
+                              subject=str(self.onnx_path)) from None
         inp = self.session.get_inputs()[0]
         self._input_name = inp.name
         self._input_type = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
@@ -50,7 +89,25 @@ class OrtRunner(Runner):
         self._output_names = [names[self.output] if isinstance(self.output, int) else self.output or names[0]]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        y = self.session.run(self._output_names, {self._input_name: np.ascontiguousarray(x, dtype=self._input_type)})[0]
+        import onnxruntime as ort
+        limit = run_timeout()
+        options = ort.RunOptions()
+        options.log_severity_level = 4       # its failure comes back as our one-line error
+        timer = threading.Timer(limit, setattr, (options, "terminate", True))
+        timer.daemon = True
+        timer.start()
+        try:
+            y = self.session.run(self._output_names, {self._input_name: np.ascontiguousarray(x, dtype=self._input_type)},
+                                 options)[0]
+        except Exception as exc:   # noqa: BLE001 - onnxruntime's Fail / InvalidArgument / RuntimeException
+            if options.terminate:
+                raise OrtTimeout(f"{self.onnx_path}: onnxruntime run timed out after {limit:g} s (input "
+                                 f"{tuple(x.shape)}); a model that loops or is far too slow for this input "
+                                 f"(raise {RUN_TIMEOUT_ENV} if it is only slow)", subject=str(self.onnx_path)) from None
+            raise OrtRunError(f"{self.onnx_path}: onnxruntime failed on input {tuple(x.shape)}: {_first_line(exc)}",
+                              subject=str(self.onnx_path)) from None
+        finally:
+            timer.cancel()
         self._last_shapes = (tuple(x.shape), tuple(y.shape))
         return y.astype(np.float32, copy=False)
 
