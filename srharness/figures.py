@@ -5,10 +5,10 @@ its own rule, and end in exactly one `Verdict` carrying its `golden_id`.
     verdict = measure_figure(figure, FigureEnv(data_dir, weights_dir, work_dir), goldens)
 
 For a figure (model x hardware x backend x precision x protocol x dataset x scale [x image]):
-  1. the backend's runner is built by the one backend factory (srharness.backends.build_runner):
+  1. the backend's runner is deployed (srharness.deploy, the one backend factory behind it):
      the figure's `backend` is a registry name, or a published spelling mapped in
      `PUBLISHED_BACKENDS` (vacc + precision + the vamc calibrate_mode of its conditions);
-  2. the model gets the figure's weights (`checkpoints.find_weights`, as `--weights auto`);
+  2. the model gets the figure's weights (`deploy.resolve_weights`, as `--weights auto`);
   3. the dataset is evaluated under the figure's protocol at its scale (`protocols.evaluate`;
      card runners take the whole dataset in one tool run, as the guides run them);
   4. the mean (or the figure's image, or the rank-N image of a sorted table) is judged with the
@@ -27,7 +27,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +58,6 @@ PUBLISHED_PROTOCOLS: dict[str, tuple[str, dict[str, Any]]] = {}
 # not run in the suite (about a minute on 2 shared cores; VDSR x2 on full Set5 is 3.8e11):
 # it ends not judged, with the `srharness eval` command that measures it.
 CPU_BUDGET_MACS = float(os.environ.get("SRHARNESS_FIGURE_BUDGET_MACS", 1.5e12))
-VARIANT_OPSET = 13     # onnxruntime QDQ per-channel int8 needs opset >= 13
 
 
 class NotJudged(Exception):
@@ -71,26 +70,8 @@ class FigureEnv:
     data_dir: Path | None
     weights_dir: Path | None
     work_dir: Path
-    # export(name, scale, opset=, shape=, dynamic=, weights=) -> path; default: srharness.export
-    export: Callable[..., Any] | None = None
+    export_cache: Path | None = None      # the export cache folder (default: <work_dir>/exports)
     results: dict = field(default_factory=dict)       # measurement key -> EvalResult
-    models: dict = field(default_factory=dict)
-
-    def export_onnx(self, name: str, scale: int, *, opset: int | None, shape, dynamic: bool,
-                    weights: Path | None) -> Path:
-        if self.export is not None:
-            return Path(self.export(name, scale, opset=opset, shape=tuple(shape), dynamic=dynamic,
-                                    weights="auto" if weights else None).path)
-        from srharness.export import export_onnx
-        from srharness.models import get_model_spec
-        opset = get_model_spec(name).guide_opset if opset is None else opset
-        tag = hashlib.sha256(f"{weights}".encode()).hexdigest()[:8]
-        out = self.work_dir / "exports" / f"{name}-x{scale}-op{opset}-{'x'.join(map(str, shape))}-" \
-                                          f"{'dyn' if dynamic else 'static'}-{tag}.onnx"
-        if not out.is_file():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            export_onnx(name, out, scale=scale, opset=opset, shape=tuple(shape), dynamic=dynamic, weights=weights)
-        return out
 
 
 # ------------------------------------------------------------------ which figures, where
@@ -199,8 +180,8 @@ def _model_figure(g: Golden) -> Verdict:
 
 def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Verdict:
     from srharness.backends import BackendUnavailable, get_backend
-    from srharness.checkpoints import find_weights
     from srharness.data.datasets import DatasetError, load_dataset
+    from srharness.deploy import resolve_weights
     from srharness.models import get_model_spec
     spec = get_model_spec(g.model)
     scale = g.scale or spec.scales[0]
@@ -216,7 +197,8 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
             dataset = load_dataset(GOLDEN_DATASETS.get(g.dataset, g.dataset), env.data_dir, scale)
         except DatasetError as exc:
             missing.append(f"no data: {exc}")
-    weights = find_weights(env.weights_dir, g.model, scale) if spec.has_torch else None
+    weights = resolve_weights("auto", spec, scale, weights_dir=env.weights_dir, required=False) \
+        if spec.has_torch else None
     if spec.has_torch and weights is None:
         missing.append(f"no weights: no official {g.model} x{scale} checkpoint under "
                        f"{env.weights_dir or '(no weights dir)'} (give it with --sr-weights-dir)")
@@ -236,7 +218,7 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
            dataset.name, str(dataset.root))
     if key not in env.results:
         try:
-            runner = _build(backend, spec, scale, weights, protocol, dataset, env, first)
+            runner = _build(backend, spec, scale, weights, protocol, dataset, env)
         except BackendUnavailable as exc:
             raise NotJudged(f"backend {backend}: {exc}") from None
         env.results[key] = (_evaluate(protocol, runner, dataset, scale, spec), runner.describe())
@@ -285,42 +267,13 @@ def _pick(g: Golden, result) -> tuple[float, str | None]:
     return values[g.image], g.image
 
 
-def _build(backend: str, spec, scale: int, weights, protocol, dataset, env: FigureEnv, first):
-    """The runner of the figure's backend from the one factory, with what that backend needs."""
-    from srharness.backends import build_runner, get_backend
-    b = get_backend(backend)
-    kwargs: dict[str, Any] = {}
-    if "torch" in b.needs:
-        kwargs["module"] = _model(spec, scale, weights, env)
-    if "calibration" in b.needs or b.precision == "int8":
-        # int8: calibrated on the protocol inputs of the dataset (vamc: its `dataset` images)
-        kwargs["calibration"] = [protocol.prepare(s.hr(), scale, spec, name=s.name, sample=s).input
-                                 for s in dataset]
-    workdir = env.work_dir / f"{spec.name}-x{scale}-{backend}-{protocol.name}"
-    if "input_shape" in b.needs:
-        # a card compiles one static shape: the protocol's model input (the guide's 1x1x256x256)
-        shape = tuple(first.input.shape)
-        kwargs.update(input_shape=shape, workdir=workdir,
-                      onnx=env.export_onnx(spec.name, scale, opset=None, shape=shape[2:], dynamic=False,
-                                           weights=weights) if spec.has_torch else spec.onnx)
-    elif "onnx" in b.needs:
-        side = 16 * spec.input_multiple
-        kwargs["onnx"] = env.export_onnx(spec.name, scale, opset=VARIANT_OPSET, shape=(side, side), dynamic=True,
-                                         weights=weights) if spec.has_torch else spec.onnx
-        if b.precision != "fp32":
-            workdir.mkdir(parents=True, exist_ok=True)
-            kwargs["workdir"] = workdir
-    return build_runner(backend, spec=spec, scale=scale, **kwargs)
-
-
-def _model(spec, scale: int, weights, env: FigureEnv):
-    key = (spec.name, scale, str(weights))
-    if key not in env.models:
-        from srharness.checkpoints import load_into
-        model = load_into(spec.name, scale, weights)
-        model.weights_source = str(weights)
-        env.models[key] = model
-    return env.models[key]
+def _build(backend: str, spec, scale: int, weights, protocol, dataset, env: FigureEnv):
+    """The runner of the figure's backend, deployed (srharness.deploy): int8 calibrated on the
+    dataset's protocol inputs, a card compiled for the protocol's model input."""
+    from srharness.deploy import deploy
+    return deploy(spec, scale, backend=backend, weights=weights, protocol=protocol, dataset=dataset,
+                  workdir=env.work_dir / f"{spec.name}-x{scale}-{backend}-{protocol.name}",
+                  export_cache=env.export_cache or env.work_dir / "exports", build=False).runner
 
 
 def _evaluate(protocol, runner, dataset, scale: int, spec):

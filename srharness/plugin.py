@@ -257,13 +257,9 @@ def sr_golden_dir(pytestconfig) -> Path:
 # ---- models and exports (session cache)
 def resolve_weights(weights, weights_dir, model: str, scale: int) -> Path | None:
     """None: random init; "auto": the official checkpoint in the weights dir if there, else None;
-    anything else: a checkpoint path."""
-    if weights is None:
-        return None
-    if weights == "auto":
-        from srharness.checkpoints import find_weights
-        return find_weights(weights_dir, model, scale)
-    return Path(weights)
+    anything else: a checkpoint path (srharness.deploy.resolve_weights, as the CLI resolves them)."""
+    from srharness.deploy import resolve_weights as resolve
+    return resolve(weights, model, scale, weights_dir=weights_dir, required=False)
 
 
 @pytest.fixture(scope="session")
@@ -278,14 +274,12 @@ def sr_model(sr_weights_dir):
         path = resolve_weights(weights, sr_weights_dir, name, scale)
         key = (name, scale, path)
         if key not in cache:
-            from srharness.checkpoints import load_into
-            from srharness.models import TorchUnavailable, build_model
+            from srharness.deploy import load_module
+            from srharness.models import TorchUnavailable
             try:
-                model = load_into(name, scale, path) if path else build_model(name, scale)
+                cache[key] = load_module(name, scale, path)
             except TorchUnavailable as exc:
                 pytest.skip(f"{exc}: this check needs the torch model")
-            model.weights_source = str(path) if path else "random init (seed 0)"
-            cache[key] = model
         return cache[key]
     return get
 
@@ -300,42 +294,28 @@ def export_cache_dir(config) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def sr_export(pytestconfig, sr_weights_dir, tmp_path_factory):
+def sr_export_cache(pytestconfig, tmp_path_factory) -> Path:
+    """The export cache folder of the session (see `export_cache_dir`; a session temporary when off)."""
+    return export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports")
+
+
+@pytest.fixture(scope="session")
+def sr_export(sr_weights_dir, sr_export_cache):
     """Factory `sr_export(name, scale=2, opset=None, exporter="legacy", shape=None, dynamic=False,
     weights=None) -> srharness.export.ExportResult`; arguments as `srharness.export.export_onnx`,
-    weights as `sr_model`. Each export is made once: cached in memory for the session and on disk
-    (see `export_cache_dir`) under a key of its arguments, the weights' sha256, the torch/onnx
-    versions, the exporting code and the model's own source (srharness.export_cache).
+    weights as `sr_model`. Each export is made once, by `srharness.deploy.export`: on disk (see
+    `export_cache_dir`) under a key of its arguments, the weights' sha256, the torch/onnx versions,
+    the exporting code and the model's own source (srharness.export_cache), as the CLI makes it.
     `result.details["cache"]` says "hit", "miss" or "repaired". An ONNX-only model has no export:
     the test skips with the reason."""
-    from srharness.export_cache import ExportCache
-    cache: dict = {}
-    disk = ExportCache(export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports"))
-
     def get(name: str, scale: int = 2, opset: int | None = None, exporter: str = "legacy",
             shape: tuple[int, int] | None = None, dynamic: bool = False, weights=None):
-        from srharness.export import describe_onnx, export_onnx
-        from srharness.export_cache import export_key
+        from srharness.deploy import export
         from srharness.models import get_model_spec
         spec = get_model_spec(name)
         if not spec.has_torch:
             pytest.skip(f"{name} is an ONNX-only model ({spec.onnx}): there is no torch code to export")
         path = resolve_weights(weights, sr_weights_dir, name, scale)
-        # defaults resolved first, so that equal exports asked for in different words are made once
-        opset = spec.guide_opset if opset is None else opset
-        shape = tuple(shape) if shape else tuple(spec.test_shape)
-        args = dict(name=name, scale=scale, opset=opset, exporter=exporter, shape=list(shape), dynamic=dynamic)
-        key = (name, scale, opset, exporter, shape, dynamic, path)
-        if key not in cache or not cache[key].path.is_file():
-            stem = "-".join(str(p) for p in (name, f"x{scale}", exporter, f"op{opset}", "x".join(map(str, shape)),
-                                              "dyn" if dynamic else "static", "w" if path else "rand"))
-            result = disk.get(
-                stem, export_key(spec, args, path),
-                export=lambda out: export_onnx(name, out, scale=scale, opset=opset, exporter=exporter, shape=shape,
-                                               dynamic=dynamic, weights=path),
-                describe=lambda out: describe_onnx(out, requested_opset=opset, exporter=exporter, model=name,
-                                                   scale=scale, dynamic=dynamic, shape=shape))
-            result.details["weights"] = str(path) if path else "random init (seed 0)"
-            cache[key] = result
-        return cache[key]
+        return export(spec, scale, weights=path, opset=opset, shape=shape, dynamic=dynamic, exporter=exporter,
+                      cache_dir=sr_export_cache)
     return get

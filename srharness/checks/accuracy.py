@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from srharness import metrics, report
+from srharness.deploy import VARIANT_OPSET
 from srharness.models import get_model_spec
 from srharness.records import Verdict
 from srharness.tolerances import tolerance
@@ -44,7 +45,6 @@ BICUBIC_RANGE_DB = (tolerance("bicubic_range").values["low"], tolerance("bicubic
 SELF_BICUBIC_FLOOR_DB = tolerance("bicubic_vs_own_bicubic").floor("y-lr")
 EMBEDDED_SUBSET = ("astronaut", "camera")   # one colour, one grayscale photo
 RCAN_VACC_SMALL = (48, 64)          # rcan-vacc stretched input for the CPU check (guide: 1080x1920)
-VARIANT_OPSET = 13                  # QDQ per-channel needs opset >= 13
 # int8 calibration cost grows with the number of tensors: Entropy's histogram search is slow
 # beyond ~1 M parameters (RDN: 277 s). A model whose int8 calibration does not fit the CPU suite
 # at all says so in its spec (`int8_cpu_check=False`: full RCAN). Those run through `srharness eval`.
@@ -97,8 +97,9 @@ class AccuracyChecks:
 
     # ------------------------------------------------------------------ fidelity
     @pytest.mark.parametrize("backend", FIDELITY_BACKENDS)
-    def test_fidelity(self, backend, sr_model, sr_export, sr_data_dir, sr_record, tmp_path_factory):
-        from srharness.backends import build_runner, get_backend
+    def test_fidelity(self, backend, sr_weights_dir, sr_export_cache, sr_data_dir, sr_record, tmp_path_factory):
+        from srharness.backends import get_backend
+        from srharness.deploy import deploy
         spec = get_model_spec(self.model)
         if backend in INT8_MAX_PARAMS:
             params = spec.param_count.get(self.scale, 0)
@@ -107,21 +108,17 @@ class AccuracyChecks:
                             f"suite; run: srharness eval {self.model} --scale {self.scale} --backend {backend}")
         shape = tuple(spec.test_shape)
         inputs = _crops(spec, shape, sr_data_dir)
-        if spec.has_torch:
-            model = sr_model(self.model, self.scale, weights="auto")
-            weights = getattr(model, "weights_source", "random init (seed 0)")
-            exported = sr_export(self.model, self.scale, opset=VARIANT_OPSET, shape=shape,
-                                 weights="auto" if "random" not in weights else None)
-            ref = build_runner("torch", spec=spec, module=model)
-            fp32 = exported.path
-        else:   # an ONNX-only model: onnxruntime fp32 on its own file is the reference
-            if backend == "ort":
-                pytest.skip(f"{self.model} is an ONNX-only model: onnxruntime fp32 is the fidelity reference itself")
-            weights, fp32 = f"the ONNX file {spec.onnx}", spec.onnx
-            ref = build_runner("ort", spec=spec, onnx=fp32)
-        variant = build_runner(backend, spec=spec, onnx=fp32, calibration=inputs, kl_bins=FIDELITY_KL_BINS,
-                               out_path=None if get_backend(backend).precision == "fp32" else
-                               tmp_path_factory.mktemp(backend) / "m.onnx")
+        if not spec.has_torch and backend == "ort":
+            pytest.skip(f"{self.model} is an ONNX-only model: onnxruntime fp32 is the fidelity reference itself")
+        # the reference: torch fp32, or onnxruntime fp32 on an ONNX-only model's own file
+        common = {"weights": "auto", "weights_dir": sr_weights_dir, "weights_required": False, "shape": shape,
+                      "opset": VARIANT_OPSET, "export_cache": sr_export_cache}
+        ref = deploy(spec, self.scale, backend="torch" if spec.has_torch else "ort", **common)
+        weights = ref.weights_desc
+        variant = deploy(spec, self.scale, backend=backend, calibration=inputs, kl_bins=FIDELITY_KL_BINS,
+                         out_path=None if get_backend(backend).precision == "fp32" else
+                         tmp_path_factory.mktemp(backend) / "m.onnx", **common).runner
+        ref = ref.runner
         precision = variant.precision
         reference_name = "torch fp32" if spec.has_torch else "onnxruntime fp32"
         scores = []
@@ -185,37 +182,34 @@ class AccuracyChecks:
 
     # ------------------------------------------------------------------ compiled task accuracy
     @pytest.mark.parametrize("backend", VARIANT_BACKENDS)
-    def test_variant_task_accuracy(self, backend, sr_model, sr_export, sr_data_dir, sr_golden_dir, sr_record,
-                                   tmp_path_factory, pytestconfig):
+    def test_variant_task_accuracy(self, backend, sr_weights_dir, sr_export_cache, sr_data_dir, sr_golden_dir,
+                                   sr_record, tmp_path_factory, pytestconfig):
         from srharness.data.datasets import load_dataset
+        from srharness.deploy import deploy
         from srharness.golden import Rule
-        from srharness.backends import build_runner
         from srharness.protocols import evaluate, get_protocol
         spec = get_model_spec(self.model)
         if sr_data_dir is None:
             pytest.skip("compiled task accuracy needs Set5: pass --sr-data-dir or set SRHARNESS_DATA_DIR")
         protocol = get_protocol(spec.guide_protocol)
+        scale = self.scale          # the class's scale; the guide's figures at that scale set the expectation
         gs = _goldens(str(sr_golden_dir))
         guide = [g for g in gs.select(model=self.model, metric="psnr", protocol=protocol.name)
-                 if g.scale in spec.scales and g.image is None]
+                 if g.scale == scale and g.image is None]
         if not guide:
-            pytest.skip(f"no {protocol.name} golden for {self.model}: the guide's scale is unknown")
-        scale = guide[0].scale
-        model = sr_model(self.model, scale, weights="auto")
-        if "random" in getattr(model, "weights_source", "random"):
-            pytest.skip(f"no official {self.model} weights in the weights dir (give them with --sr-weights-dir)")
+            pytest.skip(f"no {protocol.name} x{scale} golden for {self.model}: no guide figure at this scale")
         dataset = load_dataset("set5", sr_data_dir)
+        common = {"weights": "auto", "weights_dir": sr_weights_dir, "weights_required": False, "protocol": protocol,
+                      "dataset": dataset, "export_cache": sr_export_cache}
+        torch_ref = deploy(spec, scale, backend="torch", **common)
+        if torch_ref.weights is None:
+            pytest.skip(f"no official {self.model} weights in the weights dir (give them with --sr-weights-dir)")
         key = (self.model, scale, protocol.name, str(sr_data_dir))
         if key not in _TORCH_FIGURES:
-            _TORCH_FIGURES[key] = evaluate(protocol, build_runner("torch", spec=spec, module=model).run, dataset,
-                                           scale, spec).mean_psnr
+            _TORCH_FIGURES[key] = evaluate(protocol, torch_ref.runner.run, dataset, scale, spec).mean_psnr
         reference = _TORCH_FIGURES[key]
-        side = tuple(d * spec.input_multiple for d in (16, 16))
-        fp32 = sr_export(self.model, scale, opset=VARIANT_OPSET, shape=side, dynamic=True, weights="auto").path
-        calib = [protocol.prepare(s.hr(), scale, spec, name=s.name, sample=s).input for s in dataset] \
-            if "int8" in backend else None
-        runner = build_runner(backend, spec=spec, onnx=fp32, calibration=calib, kl_bins=FIDELITY_KL_BINS,
-                              out_path=tmp_path_factory.mktemp(backend) / "m.onnx")
+        runner = deploy(spec, scale, backend=backend, kl_bins=FIDELITY_KL_BINS,
+                        out_path=tmp_path_factory.mktemp(backend) / "m.onnx", **common).runner
         precision = runner.precision
         result = evaluate(protocol, runner.run, dataset, scale, spec)
         rule = Rule()                                   # the guides' rule: relative 1%, one-sided
@@ -229,7 +223,7 @@ class AccuracyChecks:
                           backend=backend, precision=precision, scale=scale, protocol=protocol.name, dataset="set5",
                           golden=reference, rule=rule.describe("dB") + " vs torch fp32 (this run)", passed=r.passed,
                           expected=None if expected else "fail", unit="dB", notes=r.text,
-                          conditions={"weights": model.weights_source, "calibration": "the Set5 protocol inputs",
+                          conditions={"weights": torch_ref.weights_desc, "calibration": "the Set5 protocol inputs",
                                       "kl_bins": FIDELITY_KL_BINS if "entropy" in backend else None,
                                       "per_image": {s.name: round(s.psnr, 4) for s in result.images},
                                       "expected_verdict": "pass" if expected else
@@ -239,7 +233,7 @@ class AccuracyChecks:
         if not r.passed:    # opt-in (--sr-diagnose-on-fail): localise the drop layer by layer, search the fix
             from srharness.diagnose import on_failed_figure
             on_failed_figure(pytestconfig, sr_record, model=self.model, scale=scale, backend=backend,
-                             protocol=protocol.name, data_dir=sr_data_dir, weights=model.weights_source,
+                             protocol=protocol.name, data_dir=sr_data_dir, weights=torch_ref.weights_desc,
                              golden_dir=sr_golden_dir, kl_bins=FIDELITY_KL_BINS, work_dir=tmp_path_factory.mktemp("dg"))
         assert r.passed == expected, (f"{self.model} {backend}: {result.mean_psnr:.4f} dB vs torch {reference:.4f}: "
                                       f"{r.text}; expected {'pass' if expected else 'fail'}")

@@ -136,14 +136,12 @@ def load_module(spec, scale: int, weights: Path | None):
     """The torch module with these weights (strict load) or the seeded random init, eval mode,
     memoised per process by (model, scale, weights file and its mtime)."""
     spec = _spec(spec)
-    from srharness.checkpoints import CheckpointError, load_into
+    from srharness.checkpoints import load_into
     from srharness.models import build_model
     key = (spec.name, id(spec), scale, str(weights), weights.stat().st_mtime_ns if weights else None)
     if key not in _MODULES:
-        try:
-            model = load_into(spec.name, scale, weights) if weights else build_model(spec.name, scale)
-        except CheckpointError as exc:
-            raise DeployError(str(exc), subject=str(weights)) from None
+        # a checkpoint that does not fit raises CheckpointError (a user error naming the file)
+        model = load_into(spec.name, scale, weights) if weights else build_model(spec.name, scale)
         model.weights_source = weights_label(spec, weights)
         _MODULES[key] = model
     return _MODULES[key]
