@@ -39,38 +39,23 @@ class Target:
 
 
 def guide_shape(model: str) -> tuple[int, int]:
-    from srharness.models import get_model_spec
-    return tuple(get_model_spec(model).guide_input_shape[2:])
+    from srharness.deploy import guide_shape as shape
+    return shape(model)
 
 
-def make_input(model: str, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
-    """A deterministic input on the model's range ([0,1] or [0,255]); timing does not depend on
-    the values, and random data avoids denormal/zero shortcuts."""
-    from srharness.models import get_model_spec
-    spec = get_model_spec(model)
-    h, w = shape
-    if h % spec.input_multiple or w % spec.input_multiple:
-        raise ValueError(f"{model}: H and W must be multiples of {spec.input_multiple}, got {h}x{w}")
-    rng = np.random.default_rng(seed)
-    return (rng.random((batch, spec.in_channels, h, w), dtype=np.float32) * spec.input_range).astype(np.float32)
-
-
-# QDQ int8 with per-channel weights needs DequantizeLinear's axis attribute: opset 13 or later.
-INT8_OPSET = 13
-
-
-def export_onnx(model: str, scale: int, x: np.ndarray, path: Path, opset: int | None = None) -> Path:
-    """The model at the guide's opset (or `opset`) with the guide's tensor names (srharness.export);
-    static at batch 1, dynamic axes for a larger batch."""
-    from srharness.export import export_onnx as export
-    n, _, h, w = x.shape
-    return export(model, path, scale=scale, shape=(h, w), dynamic=n > 1, opset=opset).path
+def make_input(model, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
+    """srharness.deploy.make_input (the one input maker), kept under its old name."""
+    from srharness.deploy import make_input as make
+    return make(model, shape, batch, seed)
 
 
 def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = None, batch: int = 1,
-                 scale: int = 2, workdir: Path, threads: int | None = None, **options) -> Target:
-    """The model on a CPU backend of the factory, built and ready to time; options go to the runner."""
-    from srharness.backends import BackendUnavailable, backend_names, build_runner, get_backend
+                 scale: int = 2, workdir: Path, threads: int | None = None, export_cache=None,
+                 **options) -> Target:
+    """The model on a CPU backend, deployed (srharness.deploy) and ready to time; options go to the
+    runner. ONNX backends time a static export at the shape (dynamic for a batch > 1)."""
+    from srharness.backends import BackendUnavailable, backend_names, get_backend
+    from srharness.deploy import deploy
     from srharness.models import get_model_spec
     try:
         info = get_backend(backend)
@@ -80,29 +65,21 @@ def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = No
         raise ValueError(f"unknown CPU backend {backend!r}; known: {', '.join(backend_names('cpu'))}")
     spec = get_model_spec(model)
     shape = tuple(shape or guide_shape(model))
-    x = make_input(model, shape, batch)
+    x = make_input(spec, shape, batch)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    cond: dict[str, Any] = {"model": model, "scale": scale, "backend": backend, "hardware": "cpu",
-                            "input_shape": list(x.shape), "batch": batch,
-                            "weights": "random init (seed 0)" if spec.has_torch else f"the ONNX file {spec.onnx}",
-                            "cpu_count": os.cpu_count()}
-    kwargs: dict[str, Any] = {}
-    if "onnx" in info.needs:
-        int8 = info.precision == "int8"
-        opset = INT8_OPSET if int8 else None
-        if spec.has_torch:
-            stem = f"{model}_x{scale}_{'x'.join(map(str, x.shape))}" + (f"_opset{opset}" if opset else "")
-            kwargs["onnx"] = export_onnx(model, scale, x, workdir / f"{stem}.onnx", opset=opset)
-            cond["onnx_opset"] = opset or spec.guide_opset
-        if "calibration" in info.needs:
-            kwargs["calibration"] = [make_input(model, shape, x.shape[0], seed=s) for s in (1, 2)]
-            cond["calibration"] = f"{backend}, 2 random inputs (timing only)"
     try:
-        runner = build_runner(backend, spec=spec, scale=scale, threads=threads, workdir=workdir, **kwargs,
-                              **options).build()
+        d = deploy(spec, scale, backend=backend, shape=shape, batch=batch, workdir=workdir, threads=threads,
+                   export_cache=export_cache, **options)
     except BackendUnavailable as exc:
         raise ValueError(f"{model} on {backend}: {exc}") from None
+    runner = d.runner
+    cond: dict[str, Any] = {"model": model, "scale": scale, "backend": backend, "hardware": "cpu",
+                            "input_shape": list(x.shape), "batch": batch, "weights": d.weights_desc,
+                            "cpu_count": os.cpu_count()}
+    if d.export is not None:
+        cond["onnx_opset"] = d.export.opset
+    if d.calibration:
+        cond["calibration"] = f"{backend}, {d.calibration}"
     details = runner.describe().details
     cond["precision"] = runner.precision
     if "onnx" in info.needs:
