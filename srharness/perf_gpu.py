@@ -783,8 +783,8 @@ def build_pipeline(model: str, backend: str, *, options: GpuOptions, shape=None,
     at `shape` (default: the guide's) and `batch`; ONNX backends export the model into `workdir`."""
     from pathlib import Path
 
-    from srharness.models import build_model, get_model_spec
-    from srharness.perf_targets import export_onnx, guide_shape, make_input
+    from srharness.deploy import default_export_cache, export, guide_shape, load_module
+    from srharness.models import get_model_spec
     family, precision = resolve_backend(backend, options.precision if options.precision != "fp32" else None)
     if precision != options.precision:
         from dataclasses import replace
@@ -795,14 +795,14 @@ def build_pipeline(model: str, backend: str, *, options: GpuOptions, shape=None,
     kw = dict(device=device, distinct_inputs=distinct_inputs)
     if family == "torch-cuda":
         from srharness.runners.torch_runner import TorchPipeline
-        return TorchPipeline(module if module is not None else build_model(model, scale), input_shape,
-                             spec.input_range, options, **kw)
+        return TorchPipeline(module if module is not None else load_module(spec, scale, None, shared=False),
+                             input_shape, spec.input_range, options, **kw)
     if device == "cuda":
         require_cuda(family)     # the pipelines' buffers are torch CUDA tensors
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    x = make_input(model, (h, w), batch)
-    onnx = export_onnx(model, scale, x, workdir / f"{model}_x{scale}_{'x'.join(map(str, input_shape))}.onnx")
+    # the one export path (srharness.deploy: source-keyed cache): static at batch 1, dynamic for a batch
+    onnx = Path(export(spec, scale, shape=(h, w), dynamic=batch > 1, cache_dir=default_export_cache(workdir)).path)
     if family == "tensorrt":
         from srharness.runners.tensorrt import require_tensorrt, tensorrt_pipeline
         require_tensorrt()

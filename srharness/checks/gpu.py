@@ -52,34 +52,30 @@ class GpuChecks:
 
     # ------------------------------------------------------------------ fidelity
     @pytest.mark.parametrize("backend", GPU_FIDELITY_BACKENDS)
-    def test_gpu_fidelity(self, backend, sr_model, sr_export, sr_data_dir, sr_record, tmp_path_factory):
-        from srharness.backends import BackendUnavailable, build_runner, get_backend
+    def test_gpu_fidelity(self, backend, sr_weights_dir, sr_export_cache, sr_data_dir, sr_record, tmp_path_factory):
+        from srharness.backends import BackendUnavailable, get_backend
         from srharness.checks.accuracy import _crops
+        from srharness.deploy import deploy
         from srharness.metrics import psnr
         from srharness.models import get_model_spec
         from srharness.perf_gpu import AGREEMENT_FLOOR_DB
         from srharness.runners.ort_gpu import PROVIDERS
-        from srharness.runners.torch_runner import TorchRunner
         _require_cuda()
         spec = get_model_spec(self.model)
-        model = sr_model(self.model, self.scale, weights="auto")
-        weights = getattr(model, "weights_source", "random init (seed 0)")
         shape = tuple(spec.test_shape)
         inputs = _crops(spec, shape, sr_data_dir)
-        refs = [TorchRunner(model).run(x) for x in inputs]
+        common = {"weights": "auto", "weights_dir": sr_weights_dir, "weights_required": False, "shape": shape,
+                  "export_cache": sr_export_cache}
+        ref = deploy(spec, self.scale, backend="torch", **common)
+        weights = ref.weights_desc
+        refs = [ref.runner.run(x) for x in inputs]
         precision = get_backend(backend).precision
         try:
             if backend == "tensorrt":       # the accuracy path is the Python API, not trtexec's JSON text dumps
                 from srharness.runners.tensorrt import require_tensorrt
                 require_tensorrt()
-            if backend.startswith("torch-cuda"):
-                runner = build_runner(backend, spec=spec, scale=self.scale, module=model)
-            else:
-                onnx = sr_export(self.model, self.scale, shape=shape,
-                                 weights="auto" if "random" not in weights else None).path
-                runner = build_runner(backend, spec=spec, scale=self.scale, onnx=onnx,
-                                      input_shape=(1, spec.in_channels, *shape),
-                                      workdir=tmp_path_factory.mktemp(f"{self.model}-{backend}"))
+            runner = deploy(spec, self.scale, backend=backend, module=ref.module,
+                            workdir=tmp_path_factory.mktemp(f"{self.model}-{backend}"), **common).runner
             outs = [runner.run(x) for x in inputs]
         except BackendUnavailable as exc:
             _unavailable(exc)
@@ -104,10 +100,11 @@ class GpuChecks:
 
     # ------------------------------------------------------------------ task accuracy
     @pytest.mark.parametrize("backend", GPU_TASK_BACKENDS)
-    def test_gpu_task_accuracy(self, backend, sr_model, sr_data_dir, sr_golden_dir, sr_record):
-        from srharness.backends import BackendUnavailable, build_runner
+    def test_gpu_task_accuracy(self, backend, sr_weights_dir, sr_data_dir, sr_golden_dir, sr_record):
+        from srharness.backends import BackendUnavailable
         from srharness.checks.accuracy import _goldens
         from srharness.data.datasets import load_dataset
+        from srharness.deploy import deploy, resolve_weights
         from srharness.models import get_model_spec
         from srharness.protocols import PROTOCOLS, evaluate
         _require_cuda()
@@ -122,13 +119,13 @@ class GpuChecks:
         dataset = load_dataset("set5", sr_data_dir)
         judged, results = [], {}
         for g in sorted(goldens, key=lambda g: (g.scale, g.protocol)):
-            model = sr_model(self.model, g.scale, weights="auto")
-            if "random" in getattr(model, "weights_source", "random"):
+            weights = resolve_weights("auto", spec, g.scale, weights_dir=sr_weights_dir, required=False)
+            if weights is None:
                 continue
             key = (g.protocol, g.scale)
             if key not in results:
                 try:
-                    runner = build_runner(backend, spec=spec, scale=g.scale, module=model)
+                    runner = deploy(spec, g.scale, backend=backend, weights=weights, build=False).runner
                     results[key] = (evaluate(PROTOCOLS[g.protocol], runner.run, dataset, g.scale, spec), runner)
                 except BackendUnavailable as exc:
                     _unavailable(exc)
@@ -138,7 +135,7 @@ class GpuChecks:
                               hardware="cuda", backend=backend, precision=runner.precision, scale=g.scale,
                               protocol=g.protocol, dataset="set5", golden=g.value, golden_id=g.id,
                               rule=g.rule.describe("dB"), passed=r.passed, unit="dB", notes=r.text,
-                              conditions={"weights": model.weights_source,
+                              conditions={"weights": str(weights),
                                           "per_image": {s.name: round(s.psnr, 4) for s in result.images}}))
             judged.append((g.id, round(result.mean_psnr, 4), g.value, r.passed))
         if not judged:
@@ -153,7 +150,12 @@ class GpuChecks:
     def test_gpu_timing(self, variant, sr_record, sr_golden_dir, tmp_path):
         from srharness.checks.hardware import _t4_baseline
         from srharness.perf import device_lock
-        from srharness.perf_gpu import AGREEMENT_FLOOR_DB, GpuUnavailable, build_pipeline, measure_pipeline
+        from srharness.perf_gpu import (
+            AGREEMENT_FLOOR_DB,
+            GpuUnavailable,
+            build_pipeline,
+            measure_pipeline,
+        )
         from srharness.perf_targets import guide_shape
         _require_cuda()
         backend, options = timing_variants()[variant]

@@ -132,26 +132,33 @@ def weights_label(spec, path: Path | None) -> str:
 _MODULES: dict = {}
 
 
-def load_module(spec, scale: int, weights: Path | None):
+def load_module(spec, scale: int, weights: Path | None, *, shared: bool = True):
     """The torch module with these weights (strict load) or the seeded random init, eval mode,
-    memoised per process by (model, scale, weights file and its mtime)."""
+    memoised per process by (model, scale, weights file and its mtime); shared=False: a fresh one
+    the caller may change in place (a timing pipeline casting it)."""
     spec = _spec(spec)
     from srharness.checkpoints import load_into
     from srharness.models import build_model
     key = (spec.name, id(spec), scale, str(weights), weights.stat().st_mtime_ns if weights else None)
+    if not shared:
+        _MODULES.pop(key, None)
     if key not in _MODULES:
         # a checkpoint that does not fit raises CheckpointError (a user error naming the file)
         model = load_into(spec.name, scale, weights) if weights else build_model(spec.name, scale)
         model.weights_source = weights_label(spec, weights)
+        if not shared:
+            return model
         _MODULES[key] = model
     return _MODULES[key]
 
 
 # ---------------------------------------------------------------- ONNX
-def default_export_cache() -> Path:
-    """$SRHARNESS_EXPORT_CACHE, else ~/.cache/srharness/exports (`off`: a throw-away folder)."""
+def default_export_cache(workdir=None) -> Path:
+    """$SRHARNESS_EXPORT_CACHE, else <workdir>/exports, else ~/.cache/srharness/exports (`off`: a
+    throw-away folder: every run exports afresh)."""
     from srharness.export_cache import cache_dir_from_env
-    folder = cache_dir_from_env(Path.home() / ".cache" / "srharness" / "exports")
+    base = Path(workdir) / "exports" if workdir else Path.home() / ".cache" / "srharness" / "exports"
+    folder = cache_dir_from_env(base)
     if folder is None:
         import tempfile
         folder = Path(tempfile.mkdtemp(prefix="srharness-exports-"))
@@ -302,6 +309,7 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
         d.module = module if module is not None else load_module(spec, scale, path)
         kwargs["module"] = d.module
     workdir = Path(workdir) if workdir else None
+    export_cache = export_cache or default_export_cache(workdir)
     first_input = None
     if "input_shape" in info.needs:
         if shape is not None:
