@@ -192,7 +192,7 @@ def load_config(path: str | Path) -> NightlyConfig:
     if compare_fail is not None:
         from srharness.report.history import CompareError, parse_compare_rules
         try:
-            parse_compare_rules(compare_fail if isinstance(compare_fail, str) else "")
+            parse_compare_rules(compare_fail)
         except CompareError as exc:
             raise NightlyConfigError(f"{where}: field 'compare_fail': {exc}") from None
     for key in ("markers", "keyword", "report_name"):

@@ -1570,6 +1570,112 @@ add(
                expect=("SRHARNESS_ORT_TIMEOUT_S", "abc"), env={"SRHARNESS_ORT_TIMEOUT_S": "abc"}),
 )
 
+# ---------------------------------------------------------------- history and compare
+def _verdict(metric: str = "psnr", measured: Any = 33.6, **kw) -> dict:
+    return {"model": "vdsr", "check": "accuracy", "metric": metric, "measured": measured, "hardware": "cpu",
+            "backend": "torch", "precision": "fp32", "scale": 2, "protocol": "benchmark", "dataset": "set5",
+            "unit": "dB" if metric == "psnr" else "fps", "passed": True, **kw}
+
+
+def _summary_doc(verdicts: Any, **top) -> dict:
+    return {"schema": "srharness-summary/2", "identity": {"host": "h", "hardware_key": "cpu",
+                                                          "timestamp": top.pop("timestamp", "2026-01-01T00:00:00Z")},
+            "verdicts": verdicts, **top}
+
+
+BASE_VERDICTS = [_verdict("psnr", 33.6), _verdict("fps", 100.0, check="perf")]
+
+
+def _compare_case(cid: str, new: Any, expect: tuple[str, ...], *, raw: str | bytes | None = None,
+                  fail: str = "psnr:0.05dB,fps:10%", area: str = "history", **kw) -> Case:
+    def setup(tmp: Path):
+        (tmp / "base.json").write_text(json.dumps(_summary_doc(BASE_VERDICTS)))
+        if raw is not None:
+            _write("new.json", raw)(tmp)
+        else:
+            (tmp / "new.json").write_text(json.dumps(new if isinstance(new, dict) and "schema" in new
+                                                     else _summary_doc(new)))
+    return Case(cid, area, argv=["compare", "{tmp}/base.json", "{tmp}/new.json", "--fail", fail], setup=setup,
+                expect=expect, **kw)
+
+
+def _history_runs(*foreign: tuple[str, Callable[[Path], None]]):
+    """history/runs/ with two good runs of this host, and foreign entries beside them."""
+    def setup(tmp: Path):
+        runs = tmp / "h" / "runs"
+        runs.mkdir(parents=True)
+        (runs / "20260101T000000Z-h-aaaa.json").write_text(json.dumps(_summary_doc(BASE_VERDICTS)))
+        (runs / "20260102T000000Z-h-bbbb.json").write_text(json.dumps(
+            _summary_doc(BASE_VERDICTS, timestamp="2026-01-02T00:00:00Z")))
+        for name, make in foreign:
+            make(runs / name)
+    return setup
+
+
+def _history_case(cid: str, *foreign, skipped: str) -> Case:
+    """A foreign file in history/runs/ is skipped, named; the comparison of the good runs goes on."""
+    return Case(cid, "history", argv=["compare", "--history", "{tmp}/h"], setup=_history_runs(*foreign),
+                ok=lambda out, tmp: "2 figures" in out)
+
+
+def _deep_json(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+add(
+    _compare_case("compare-new-nan", [_verdict("psnr", float("nan")), BASE_VERDICTS[1]], ("psnr", "finite")),
+    _compare_case("compare-new-infinity", [BASE_VERDICTS[0], _verdict("fps", float("inf"), check="perf")],
+                  ("fps", "finite")),
+    _compare_case("compare-new-minus-infinity", [_verdict("psnr", float("-inf")), BASE_VERDICTS[1]], ("psnr", "finite")),
+    _compare_case("compare-new-nan-no-rule-for-it", [_verdict("psnr", float("nan")), BASE_VERDICTS[1]],
+                  ("psnr", "finite"), fail="fps:10%"),
+    _compare_case("compare-figure-disappears", [BASE_VERDICTS[1]], ("psnr", "disappeared")),
+    _compare_case("compare-all-figures-disappear", [], ("psnr", "fps", "disappeared")),
+    _compare_case("compare-measured-text", [_verdict("psnr", "abc"), BASE_VERDICTS[1]],
+                  ("{tmp}/new.json", "'abc'", "not a number")),
+    _compare_case("compare-measured-bool", [_verdict("psnr", True), BASE_VERDICTS[1]], ("{tmp}/new.json", "not a number")),
+    _compare_case("compare-measured-list", [_verdict("psnr", [1]), BASE_VERDICTS[1]], ("{tmp}/new.json", "not a number")),
+    _compare_case("compare-verdicts-dict", {"a": _verdict()}, ("{tmp}/new.json", "'verdicts' must be a list")),
+    _compare_case("compare-verdict-not-mapping", ["psnr"], ("{tmp}/new.json", "verdicts[0]")),
+    _compare_case("compare-verdict-no-model", [{k: v for k, v in _verdict().items() if k != "model"}],
+                  ("{tmp}/new.json", "'model'")),
+    _compare_case("compare-verdict-model-number", [_verdict(model=5)], ("{tmp}/new.json", "'model'")),
+    _compare_case("compare-verdict-scale-text", [_verdict(scale="x2")], ("{tmp}/new.json", "scale", "'x2'")),
+    _compare_case("compare-verdict-passed-text", [_verdict(passed="yes")], ("{tmp}/new.json", "passed", "'yes'")),
+    _compare_case("compare-verdict-conditions-list", [_verdict(conditions=[1])], ("{tmp}/new.json", "conditions")),
+    _compare_case("compare-identity-list", None, ("{tmp}/new.json", "identity"),
+                  raw=json.dumps({"schema": "srharness-summary/2", "identity": [1], "verdicts": []})),
+    _compare_case("compare-deeply-nested", None, ("{tmp}/new.json", "RecursionError"),
+                  raw='{"schema": "srharness-summary/2", "verdicts": ' + _deep_json(100_000) + "}"),
+    _compare_case("compare-not-utf8", None, ("{tmp}/new.json",), raw=b'{"schema": "\xff\xfe"}'),
+    _compare_case("compare-empty-file", None, ("{tmp}/new.json",), raw=""),
+    _compare_case("compare-no-schema", None, ("{tmp}/new.json", "schema"), raw='{"verdicts": []}'),
+    _compare_case("compare-rule-only-commas", BASE_VERDICTS, ("regression rule", "e.g. fps:10%"), fail=" , "),
+    _compare_case("compare-rule-negative", BASE_VERDICTS, ("psnr:-1",), fail="psnr:-1"),
+    Case("compare-summary-huge-sparse", "history", setup=_both(
+        lambda t: (t / "base.json").write_text(json.dumps(_summary_doc(BASE_VERDICTS))),
+        lambda t: os.truncate(_write("new.json", "{")(t) or t / "new.json", 300 << 20)),
+        argv=["compare", "{tmp}/base.json", "{tmp}/new.json"], expect=("{tmp}/new.json", "MB")),
+    _history_case("history-foreign-deeply-nested", ("zz-foreign.json", lambda p: p.write_text(_deep_json(100_000))),
+                  skipped="zz-foreign.json"),
+    _history_case("history-foreign-measured-text", ("zz-bad.json", lambda p: p.write_text(json.dumps(
+        _summary_doc([_verdict("psnr", "abc")], timestamp="2026-01-03T00:00:00Z")))), skipped="zz-bad.json"),
+    _history_case("history-foreign-verdicts-dict", ("zz-bad.json", lambda p: p.write_text(json.dumps(
+        _summary_doc({"x": 1}, timestamp="2026-01-03T00:00:00Z")))), skipped="zz-bad.json"),
+    _history_case("history-foreign-list", ("zz.json", lambda p: p.write_text("[]")), skipped="zz.json"),
+    _history_case("history-foreign-fifo", ("zz.json", lambda p: os.mkfifo(p)), skipped="zz.json"),
+    _history_case("history-foreign-folder", ("zz.json", lambda p: p.mkdir()), skipped="zz.json"),
+    _history_case("history-foreign-binary", ("zz.json", lambda p: p.write_bytes(bytes(range(256)))), skipped="zz.json"),
+    _history_case("history-foreign-identity-number", ("zz.json", lambda p: p.write_text(json.dumps(
+        {"schema": "srharness-summary/2", "identity": {"host": 5, "timestamp": 7}, "verdicts": []}))), skipped="zz.json"),
+    Case("history-new-run-nan-in-pytest-gate", "history",
+         call=lambda tmp: __import__("srharness.report.history", fromlist=["x"]).regressions(
+             __import__("srharness.report.history", fromlist=["x"]).compare_summaries(
+                 _summary_doc(BASE_VERDICTS), _summary_doc([_verdict("psnr", float("nan")), BASE_VERDICTS[1]]),
+                 __import__("srharness.report.history", fromlist=["x"]).parse_compare_rules("fps:10%"))),
+         ok=lambda rows, tmp: len(rows) == 1 and rows[0]["metric"] == "psnr"),
+)
+
 
 def test_there_are_at_least_150_kinds():
     assert len(CASES) >= 150, len(CASES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import os
 import platform
 import re
@@ -35,7 +36,12 @@ LOWER_IS_BETTER = re.compile(r"(latency|_ms$|^ms$|max_abs_diff|error|seconds|tim
 CONCURRENT_KEY = "concurrent_work"
 
 
-class CompareError(ValueError):
+from srharness.errors import InputError
+
+MAX_SUMMARY_BYTES = 256 << 20        # a summary of a full nightly is a few MB
+
+
+class CompareError(InputError):
     """A regression rule or a history that cannot be used; the message names the value and the fix."""
 
 
@@ -105,16 +111,64 @@ def archive_summary(summary: dict[str, Any], history_dir: Path) -> Path:
 
 
 def load_summary(path: Path) -> dict[str, Any]:
+    """A summary file, its structure checked (so a comparison never meets `measured: "abc"`, verdicts
+    as a dict or a verdict without its model): CompareError naming the file and what is wrong."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_SUMMARY_BYTES:
+            raise CompareError(f"{path}: {path.stat().st_size >> 20} MB is not a summary (at most "
+                               f"{MAX_SUMMARY_BYTES >> 20} MB)")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CompareError(f"{path}: no such summary file") from None
-    except (OSError, ValueError) as exc:
-        raise CompareError(f"{path}: not a readable summary JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:   # RecursionError: a deeply nested foreign file
+        raise CompareError(f"{path}: not a readable summary JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("srharness-summary/"):
         raise CompareError(f"{path}: not an srharness summary (no 'schema: srharness-summary/N')")
+    check_summary(data, str(path))
     return data
+
+
+_TEXT_FIELDS = ("model", "check", "metric")
+
+
+def check_summary(data: dict[str, Any], where: str) -> None:
+    """The fields a comparison reads, typed: identity a mapping of scalars, verdicts a list of
+    mappings each with model/check/metric text and `measured` a number or null."""
+    ident = data.get("identity", {})
+    if not isinstance(ident, dict) or not all(isinstance(v, (str, int, float, bool, type(None), list, dict))
+                                              for v in ident.values()):
+        raise CompareError(f"{where}: 'identity' must be a mapping, got {type(ident).__name__}")
+    for key in ("host", "hardware_key", "timestamp"):
+        if key in ident and not isinstance(ident[key], (str, type(None))):
+            raise CompareError(f"{where}: identity.{key} must be text, got {ident[key]!r:.60}")
+    verdicts = data.get("verdicts", [])
+    if not isinstance(verdicts, list):
+        raise CompareError(f"{where}: 'verdicts' must be a list, got {type(verdicts).__name__}; the file was not "
+                           "written by srharness")
+    for i, d in enumerate(verdicts):
+        if not isinstance(d, dict):
+            raise CompareError(f"{where}: verdicts[{i}] must be a mapping, got {type(d).__name__}")
+        for key in _TEXT_FIELDS:
+            if not isinstance(d.get(key), str) or not d[key]:
+                raise CompareError(f"{where}: verdicts[{i}] has no {key!r} (text), got {d.get(key)!r:.60}")
+        m = d.get("measured")
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))):
+            raise CompareError(f"{where}: verdicts[{i}] ({d['model']} {d['metric']}): measured {m!r:.60} is not a "
+                               "number")
+        for key in ("scale",):
+            if d.get(key) is not None and (isinstance(d[key], bool) or not isinstance(d[key], int)):
+                raise CompareError(f"{where}: verdicts[{i}]: {key} {d[key]!r:.60} is not a whole number")
+        for key in ("hardware", "backend", "precision", "protocol", "dataset", "image", "unit", "not_judged",
+                    "expected", "golden_id", "rule", "notes"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise CompareError(f"{where}: verdicts[{i}]: {key} {d[key]!r:.60} is not text")
+        if d.get("passed") is not None and not isinstance(d["passed"], bool):
+            raise CompareError(f"{where}: verdicts[{i}]: passed {d['passed']!r:.60} is not true/false/null")
+        if d.get("conditions") is not None and not isinstance(d["conditions"], dict):
+            raise CompareError(f"{where}: verdicts[{i}]: conditions must be a mapping")
+        if d.get("golden") is not None and (isinstance(d["golden"], bool) or not isinstance(d["golden"], (int, float))):
+            raise CompareError(f"{where}: verdicts[{i}]: golden {d['golden']!r:.60} is not a number")
 
 
 def archived_runs(history_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -122,10 +176,14 @@ def archived_runs(history_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     folder = Path(history_dir) / HISTORY_RUNS
     runs = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if not path.is_file() or path.is_symlink():
+            continue
         try:
             runs.append((path, load_summary(path)))
-        except CompareError:
-            continue   # a foreign or half-copied file never stops a comparison
+        except CompareError as exc:
+            import sys   # a foreign or half-copied file never stops a comparison; it is named
+            print(f"srharness: skipped {exc}", file=sys.stderr)
+            continue
     # same second: the one archived later is the later run
     return sorted(runs, key=lambda r: (r[1].get("identity", {}).get("timestamp", ""), r[0].stat().st_mtime_ns,
                                        r[0].name))
@@ -165,6 +223,8 @@ RULE_RE = re.compile(r"^\s*([A-Za-z0-9_*?.\-\[\]]+)\s*:\s*([0-9]*\.?[0-9]+)\s*(%
 
 def parse_compare_rules(text: str) -> list[CompareRule]:
     """"fps:10%,psnr:0.05dB" -> rules. A bare number is absolute in the figure's unit."""
+    if not isinstance(text, str):
+        raise CompareError(f"regression rule {text!r}: must be text METRIC:AMOUNT[%|UNIT],..., e.g. fps:10%,psnr:0.05dB")
     rules = []
     for part in [p for p in (text or "").split(",") if p.strip()]:
         m = RULE_RE.match(part)
@@ -212,8 +272,19 @@ def compare_verdicts(base: Sequence[Verdict], new: Sequence[Verdict],
                                "base": old.measured if old else None, "new": cur.measured if cur else None,
                                "base_verdict": old.verdict if old else None, "new_verdict": cur.verdict if cur else None,
                                "delta": None, "delta_pct": None, "rule": None, "status": "unchanged"}
+        if cur is not None and not math.isfinite(cur.measured):
+            # NaN / Infinity is a broken run, never a figure: it fails the gate whatever the rule
+            row.update(status="regressed", rule="a figure must be a finite number")
+            rows.append(row)
+            continue
+        if old is not None and not math.isfinite(old.measured):
+            old = None      # nothing to compare with: the baseline's figure was broken
+            row.update(base=None, base_verdict=None)
         if old is None or cur is None:
             row["status"] = "new" if old is None else "gone"
+            rule = _rule_for(v, rules) if cur is None else None
+            if rule is not None:   # a figure the rule watches that this run no longer measures
+                row.update(status="regressed", rule=f"{rule.describe()}; the figure disappeared")
             rows.append(row)
             continue
         delta = cur.measured - old.measured
