@@ -12,6 +12,12 @@ which reproduces the MATLAB benchmark code:
   `identical=100.0`, the 100 dB some guides print;
 - SSIM: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, "valid" filtering (5 px lost per
   side), per channel then mean (MATLAB ssim_index / BasicSR).
+
+The PSNR and SSIM cores are scikit-image's (`peak_signal_noise_ratio`, `structural_similarity`
+with gaussian_weights=True, sigma=1.5, use_sample_covariance=False and data_range always given):
+equal to the hand-written BasicSR formulas they replaced to 1e-10 dB / 1e-12 on Set5
+(tests/test_metrics.py keeps those formulas as the reference). What is ours is the conventions
+wrapper: Y conversion, the shave, the range, the identical-image value and the variants.
 - `ssim_variant="vamp-joint"` reproduces the VastAI RCAN eval bug: its 3-channel loop passes
   the whole HxWx3 image each time, so each pass is one SSIM map over all channels at once
   (cv2.filter2D filters each channel; the mean is taken over H, W and C together). Because
@@ -51,58 +57,41 @@ def _pair(a, b, crop_border, y_channel):
 
 
 def mse(img: np.ndarray, ref: np.ndarray, *, crop_border: int = 0, y_channel: str | None = None) -> float:
+    from skimage.metrics import mean_squared_error
     a, b = _pair(img, ref, crop_border, y_channel)
-    return float(np.mean((a - b) ** 2))
+    return float(mean_squared_error(b, a))
 
 
 def psnr(img: np.ndarray, ref: np.ndarray, *, data_range: float = 255.0, crop_border: int = 0,
          y_channel: str | None = None, identical: float = math.inf) -> float:
-    """PSNR in dB of img against ref (symmetric in its two images)."""
-    err = mse(img, ref, crop_border=crop_border, y_channel=y_channel)
-    if err == 0:
+    """PSNR in dB of img against ref (symmetric in its two images): scikit-image's core after our
+    conventions (Y, shave, range). Ours only: identical images give `identical` without
+    skimage's divide-by-zero warning."""
+    from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
+    a, b = _pair(img, ref, crop_border, y_channel)
+    if mean_squared_error(b, a) == 0:
         return identical
-    return 10.0 * math.log10(data_range ** 2 / err)
-
-
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    ax = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(ax ** 2) / (2 * sigma ** 2))
-    g /= g.sum()
-    return np.outer(g, g)
-
-
-def _filter_valid(x: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """2-D correlation keeping only fully covered positions (MATLAB filter2 'valid')."""
-    from scipy.signal import fftconvolve
-    # The window is symmetric, so convolution equals correlation.
-    if x.ndim == 2:
-        return fftconvolve(x, window, mode="valid")
-    return np.stack([fftconvolve(x[..., c], window, mode="valid") for c in range(x.shape[2])], axis=-1)
-
-
-def _ssim_map(a: np.ndarray, b: np.ndarray, data_range: float) -> np.ndarray:
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-    w = _gaussian_window()
-    mu1, mu2 = _filter_valid(a, w), _filter_valid(b, w)
-    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    s1 = _filter_valid(a * a, w) - mu1_sq
-    s2 = _filter_valid(b * b, w) - mu2_sq
-    s12 = _filter_valid(a * b, w) - mu12
-    return ((2 * mu12 + c1) * (2 * s12 + c2)) / ((mu1_sq + mu2_sq + c1) * (s1 + s2 + c2))
+    # data_range is always explicit: skimage would otherwise guess it from the dtype (1 for float)
+    return float(peak_signal_noise_ratio(b, a, data_range=data_range))
 
 
 SSIM_VARIANTS = ("standard", "vamp-joint")
+SSIM_WINDOW = 11   # skimage's Gaussian at sigma 1.5 (truncate 3.5): 11 taps, MATLAB's window
 
 
 def ssim(img: np.ndarray, ref: np.ndarray, *, data_range: float = 255.0, crop_border: int = 0,
          y_channel: str | None = None, ssim_variant: str = "standard") -> float:
-    """SSIM (Gaussian 11/1.5, valid filtering); multi-channel: mean of per-channel SSIM."""
+    """SSIM (Gaussian 11/1.5, valid region); multi-channel: mean of per-channel SSIM.
+
+    scikit-image's core with the MATLAB settings (gaussian_weights, sigma 1.5,
+    use_sample_covariance=False, data_range explicit): it filters a 'same' map and averages it
+    with the 5-pixel border cropped, which is MATLAB's 'valid' filtering. "vamp-joint" is the
+    same number (see the module docstring), computed the same way."""
+    from skimage.metrics import structural_similarity
     if ssim_variant not in SSIM_VARIANTS:
         raise ValueError(f"unknown ssim_variant {ssim_variant!r}; known: {', '.join(SSIM_VARIANTS)}")
     a, b = _pair(img, ref, crop_border, y_channel)
-    if min(a.shape[:2]) < 11:
+    if min(a.shape[:2]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs at least 11x11 pixels after the border crop, got {a.shape[:2]}")
-    if a.ndim == 2 or ssim_variant == "vamp-joint":
-        return float(_ssim_map(a, b, data_range).mean())
-    return float(np.mean([_ssim_map(a[..., c], b[..., c], data_range).mean() for c in range(a.shape[2])]))
+    return float(structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, channel_axis=-1 if a.ndim == 3 else None))

@@ -94,3 +94,57 @@ def test_properties(img, shift, border):
     # identical images
     assert metrics.psnr(img, img) == math.inf
     assert metrics.ssim(img, img) == pytest.approx(1.0)
+
+
+# ---- scikit-image cores vs the hand-written BasicSR formulas they replaced, on Set5
+def _basicsr_psnr(a, b, data_range):
+    return 10 * math.log10(data_range ** 2 / np.mean((a - b) ** 2))
+
+
+def _basicsr_ssim(a, b, data_range):
+    """The MATLAB / BasicSR SSIM as srharness computed it before scikit-image (valid filtering)."""
+    from scipy.signal import fftconvolve
+    ax = np.arange(11) - 5
+    g = np.exp(-(ax ** 2) / (2 * 1.5 ** 2))
+    g /= g.sum()
+    w = np.outer(g, g)
+
+    def one(x, y):
+        f = lambda z: fftconvolve(z, w, mode="valid")   # noqa: E731
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+        m1, m2 = f(x), f(y)
+        s1, s2, s12 = f(x * x) - m1 * m1, f(y * y) - m2 * m2, f(x * y) - m1 * m2
+        return (((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1 * m1 + m2 * m2 + c1) * (s1 + s2 + c2))).mean()
+    if a.ndim == 2:
+        return one(a, b)
+    return np.mean([one(a[..., c], b[..., c]) for c in range(a.shape[2])])
+
+
+def _set5_pairs():
+    import os
+    from pathlib import Path
+
+    from srharness.data.datasets import as_rgb, read_image
+    data = Path(os.environ.get("SRHARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    hr_dir, up_dir = data / "set5" / "hr", data / "set5" / "bicubic_up_x4"
+    if not up_dir.is_dir():
+        pytest.skip(f"needs Set5 (hr/ and bicubic_up_x4/) under {data}: set SRHARNESS_DATA_DIR")
+    for hr in sorted(hr_dir.glob("*_GT.bmp")):
+        yield hr.stem, as_rgb(read_image(hr)), as_rgb(read_image(up_dir / f"{hr.stem}_scale_4.bmp"))
+
+
+@pytest.mark.parametrize("y_channel, crop, data_range", [("matlab", 4, 255.0), ("y256", 4, 255.0),
+                                                         (None, 0, 255.0), (None, 4, 1.0)])
+def test_skimage_cores_equal_the_hand_written_figures_on_set5(y_channel, crop, data_range):
+    """Every Set5 x4 bicubic figure: PSNR to 1e-10 dB and SSIM to 1e-12, on Y and RGB, on [0,255]
+    and [0,1]: the switch to scikit-image moves no published figure."""
+    from srharness.metrics import _pair
+    n = 0
+    for name, hr, up in _set5_pairs():
+        img, ref = up * (data_range / 255.0), hr * (data_range / 255.0)
+        a, b = _pair(img, ref, crop, y_channel)     # the conventions (ours) before either core
+        kw = {"crop_border": crop, "y_channel": y_channel, "data_range": data_range}
+        assert abs(metrics.psnr(img, ref, **kw) - _basicsr_psnr(a, b, data_range)) < 1e-10, name
+        assert abs(metrics.ssim(img, ref, **kw) - _basicsr_ssim(a, b, data_range)) < 1e-12, name
+        n += 1
+    assert n == 5

@@ -30,10 +30,11 @@ def _load_cases():
 
 cases = _load_cases()
 RECORDED = json.loads((FIGURES_DIR / "figures.json").read_text())
+CORE_TOLERANCE = 1e-10
 
 
 def _assert_case_unchanged(case, data_dir=None) -> int:
-    """Figures exactly equal (same float operations in the same order), and the model input,
+    """Figures equal to CORE_TOLERANCE, and the model input,
     reference and finished image byte-identical. Returns the number of figures compared."""
     key = cases.case_key(*case)
     want = RECORDED[key]
@@ -44,7 +45,9 @@ def _assert_case_unchanged(case, data_dir=None) -> int:
         for k in ("psnr", "ssim", "bicubic_psnr"):
             w = want[image][k]
             w = float(w) if isinstance(w, str) else w
-            assert row[k] == w, f"{key} {image} {k}: {row[k]!r} != recorded {w!r}"
+            # Equal to 1e-10 (dB for PSNR): since issue 21 the PSNR/SSIM cores are scikit-image's, the
+            # same formulas in another float order (1e-14 apart); geometry and colour stay byte-exact.
+            assert row[k] == w or abs(row[k] - w) <= CORE_TOLERANCE, f"{key} {image} {k}: {row[k]!r} != recorded {w!r}"
             n += 1
         for k in ("input", "reference", "image"):
             assert row[k] == want[image][k], f"{key} {image}: the {k} array differs from the recorded one"
