@@ -786,7 +786,8 @@ class DiagnoseConfig:
     protocol: str | None = None
     dataset: str | None = None
     data_dir: str | None = None
-    weights: str | None = None          # None: random init; "auto": the official checkpoint under data_dir
+    weights: str | None = None          # None: random init; "auto": the official checkpoint in the weights dir
+    weights_dir: str | None = None      # where "auto" looks (default: $SRHARNESS_WEIGHTS_DIR, <data_dir>/weights)
     images: Sequence[str] | None = None
     work_dir: str | None = None
     out_dir: str | None = None
@@ -837,30 +838,11 @@ def figure_rule(cfg: DiagnoseConfig, spec, protocol_name: str, precision: str):
     return rule, None, f"{rule.describe('dB')} vs torch fp32 (this run); the guides' default rule (no golden)"
 
 
-def _load_model(cfg: DiagnoseConfig, spec):
-    from srharness.checkpoints import CheckpointError, find_weights, load_into
-    from srharness.models import build_model
-    if cfg.weights is None:
-        return build_model(spec.name, cfg.scale), None
-    if cfg.weights == "auto":
-        path = find_weights(Path(cfg.data_dir) / "weights", spec.name, cfg.scale) if cfg.data_dir else None
-        if path is None:
-            raise DiagnoseError(f"weights auto: no official {spec.name} checkpoint under "
-                                f"{Path(cfg.data_dir) / 'weights' if cfg.data_dir else '(no data dir)'}")
-    else:
-        path = Path(cfg.weights)
-    try:
-        return load_into(spec.name, cfg.scale, path), path
-    except CheckpointError as exc:
-        raise DiagnoseError(str(exc)) from None
-
-
 def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Localise (and optionally repair) the variant `cfg.backend` of a model on a dataset."""
     from srharness import quantize
-    from srharness.checkpoints import sha256_file
     from srharness.data.datasets import load_dataset
-    from srharness.export import export_onnx
+    from srharness.deploy import DeployError, deploy, load_module, weights_dir
     from srharness.golden import Rule
     from srharness.metrics import psnr as psnr_of
     from srharness.models import get_model_spec
@@ -879,16 +861,17 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     dataset = load_dataset(cfg.dataset or ("set5" if cfg.data_dir else "embedded"), cfg.data_dir, cfg.scale)
     if cfg.images:
         dataset = dataset.subset(list(cfg.images))
-    model, weights_path = _load_model(cfg, spec)
     work = Path(cfg.work_dir or Path.home() / ".cache" / "srharness" / "eval")
     work.mkdir(parents=True, exist_ok=True)
-    from srharness.cli.eval import VARIANT_OPSET
-    tag = sha256_file(weights_path)[:12] if weights_path else "seed0"
-    fp32 = work / f"{spec.name}-x{cfg.scale}-{tag}-op{VARIANT_OPSET}-dyn.onnx"     # shared with `srharness eval`
-    if not fp32.is_file():
-        side = 16 * spec.input_multiple
-        export_onnx(spec.name, fp32, scale=cfg.scale, opset=VARIANT_OPSET, shape=(side, side), dynamic=True,
-                    weights=weights_path)
+    # the model and its fp32 ONNX file as `srharness eval` deploys them (srharness.deploy: weights
+    # resolved once, the source-keyed export cache): a changed forward is a new file
+    try:
+        deployed = deploy(spec, cfg.scale, backend="ort", weights=cfg.weights, workdir=work,
+                          weights_dir=weights_dir(cfg.weights_dir, cfg.data_dir), build=False)
+    except DeployError as exc:
+        raise DiagnoseError(str(exc)) from None
+    model = load_module(spec, cfg.scale, deployed.weights)
+    weights_path, fp32 = deployed.weights, deployed.onnx
     preps = [protocol.prepare(s.hr(), cfg.scale, spec, name=s.name, sample=s) for s in dataset]
     inputs = [p.input.astype(np.float32) for p in preps]
     mode = quantize.INT8_BACKENDS.get(cfg.backend)

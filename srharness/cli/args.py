@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 
-# Upper bounds of the sizes a command line may ask for. They are generous for SR inputs (a 4K
-# frame is 2160x3840) and stop a typo such as 100000x100000 before it allocates 40 GB.
-MAX_SIDE = 8192
-MAX_PIXELS = 4096 * 4096
+from srharness.deploy import MAX_PIXELS, MAX_SIDE  # noqa: F401  (the bounds live with the one shape parser)
+
 MAX_INT = 10 ** 9
 MAX_SECONDS = 7 * 24 * 3600.0
 MAX_SCALE = 16       # the model spec has the final word (srharness.cli.model_spec)
@@ -106,21 +103,14 @@ def scale(text: str) -> int:
     return x
 
 
-_SHAPE = re.compile(r"\s*(\d{1,9})\s*[xX,]\s*(\d{1,9})\s*")
-
-
 def shape(text: str) -> tuple[int, int]:
-    """'HxW' (or 'H,W'): both sides >= 1, at most MAX_SIDE, at most MAX_PIXELS in all."""
-    m = _SHAPE.fullmatch(text or "")
-    if not m:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HxW, e.g. 256x256")
-    h, w = int(m[1]), int(m[2])
-    if h < 1 or w < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: H and W must be positive")
-    if h > MAX_SIDE or w > MAX_SIDE or h * w > MAX_PIXELS:
-        raise argparse.ArgumentTypeError(f"{text!r}: larger than {MAX_SIDE} per side or {MAX_PIXELS} pixels "
-                                         "(tile a large image instead, e.g. eval --tile)")
-    return h, w
+    """'HxW' (or 'H,W'): srharness.deploy.parse_shape, the one shape parser, as an argparse type."""
+    from srharness.deploy import parse_shape
+    from srharness.errors import UsageError
+    try:
+        return parse_shape(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def opset(text: str) -> int:

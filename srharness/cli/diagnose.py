@@ -29,7 +29,9 @@ def add_parser(sub):
     p.add_argument("--protocol", help="evaluation protocol (default: the model's guide protocol)")
     p.add_argument("--dataset", help="set5 | selfexsr | folder | embedded (default: set5 with a data dir)")
     p.add_argument("--data-dir", help="data folder (default $SRHARNESS_DATA_DIR)")
-    p.add_argument("--weights", help="checkpoint ('auto': the data dir's official weights); default random init")
+    p.add_argument("--weights", help="checkpoint ('auto': the weights dir's official weights); default random init")
+    p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
+                                         "<--data-dir or $SRHARNESS_DATA_DIR>/weights)")
     p.add_argument("--images", help="comma-separated image names (default: all)")
     p.add_argument("--work-dir", help="where ONNX variants are cached (default: ~/.cache/srharness/eval)")
     p.add_argument("--out-dir", help="where the fix files go (default: <work-dir>/diagnose/<model>-x<scale>-<backend>)")
@@ -56,7 +58,7 @@ def run(args) -> int:
     from srharness.quantize import QuantizeError
     cfg = DiagnoseConfig(model=args.model, backend=args.backend, scale=args.scale, protocol=args.protocol,
                          dataset=args.dataset, data_dir=args.data_dir or os.environ.get("SRHARNESS_DATA_DIR"),
-                         weights=args.weights, images=args.images.split(",") if args.images else None,
+                         weights=args.weights, weights_dir=args.weights_dir, images=args.images.split(",") if args.images else None,
                          work_dir=args.work_dir, out_dir=args.out_dir, golden_dir=args.golden_dir, rule=args.rule,
                          kl_bins=args.kl_bins, max_runs=args.max_runs)
     stream = sys.stderr if args.json else sys.stdout        # --json keeps stdout for the one JSON object

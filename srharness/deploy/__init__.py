@@ -60,8 +60,10 @@ def weights_dir(flag=None, data_dir=None) -> Path | None:
 
 # ---------------------------------------------------------------- inputs
 _SHAPE = re.compile(r"\s*(\d{1,9})\s*[xX,]\s*(\d{1,9})\s*")
-MAX_SIDE = 16384
-MAX_PIXELS = 64 * 1024 * 1024
+# Upper bounds of the sizes a command line may ask for. They are generous for SR inputs (a 4K
+# frame is 2160x3840) and stop a typo such as 100000x100000 before it allocates 40 GB.
+MAX_SIDE = 8192
+MAX_PIXELS = 4096 * 4096
 
 
 def parse_shape(text: str) -> tuple[int, int]:
