@@ -38,6 +38,8 @@ CATEGORIES = [
      "messageRegex": r"(?s).*\bfarm shard \S+ (lost|incomplete)\b.*"},
     {"name": "Hardware missing", "matchedStatuses": ["failed", "broken", "skipped"],
      "messageRegex": r"(?s).*(required hardware (missing|test skipped)|required hardware .* had no test).*"},
+    # srharness.checks.figures skips a golden figure it cannot judge with "not judged: <reason>".
+    {"name": "Not judged", "matchedStatuses": ["skipped"], "messageRegex": r"(?s).*\bnot judged: .*"},
     {"name": "Tool failure", "matchedStatuses": ["failed", "broken"],
      "messageRegex": r"(?s).*(ToolError|LogParseError|CalledProcessError|TimeoutExpired|command not found"
                      r"|tool (failed|failure|error)|\b(atc|trtexec|ais_bench|benchmark|vamc|vamp|pytest) "
@@ -505,7 +507,7 @@ TREND_RUNS = 20
 def write_matrix_page(cfg: NightlyConfig, summary: dict[str, Any]) -> Path:
     """The conformance matrix, the coverage account, the changes since the previous run and the
     trends over the archived runs of this host: one HTML page, beside the summary and as the
-    Allure global attachment the report opens on (with a global error per failure)."""
+    Allure global attachment the report opens on (with a global error per failure of the run)."""
     from srharness.report import history, page
     ident = summary.get("identity", {})
     runs = [r for _, r in history.archived_runs(cfg.history_dir)
@@ -517,9 +519,12 @@ def write_matrix_page(cfg: NightlyConfig, summary: dict[str, Any]) -> Path:
     atomic_write_text(out, text)
     source = f"{uuid.uuid4()}-attachment.html"
     (cfg.results_dir / source).write_text(text, encoding="utf-8")
+    # Allure's global errors are the run's failures only: a figure not judged is a legitimate state
+    # (its own "Not judged" category and the coverage account), an error only under require_figures.
     errors = [{"message": f} for f in summary.get("failures", [])]
-    errors += [{"message": f"not judged: {d['golden_id'] or d['figure_key']}: {d['reason']}"}
-               for d in summary.get("not_judged", [])]
+    if (summary.get("require_figures") or {}).get("required"):
+        errors += [{"message": f"not judged: {d['golden_id'] or d['figure_key']}: {d['reason']}"}
+                   for d in summary.get("not_judged", [])]
     globals_doc = {"attachments": [{"name": MATRIX_ATTACHMENT, "type": "text/html", "source": source}],
                    "errors": errors}
     (cfg.results_dir / f"{uuid.uuid4()}-globals.json").write_text(json.dumps(globals_doc, indent=1), encoding="utf-8")

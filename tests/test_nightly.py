@@ -208,3 +208,38 @@ def test_without_a_generator_it_runs_and_says_how_to_install(tmp_path, monkeypat
     out = capsys.readouterr().out
     assert "npm install allure" in out and "allure-commandline" in out
     assert list(cfg.results_dir.glob("*-result.json")) and not cfg.report_dir.exists()
+
+
+def _globals_of(tmp_path, summary):
+    import json as _json
+
+    from srharness import nightly as _n
+    cfg = _n.NightlyConfig(path=tmp_path / "nightly.yaml", suites=["suites"], require=["cpu"], out_dir=tmp_path / "out")
+    cfg.results_dir.mkdir(parents=True)
+    _n.write_matrix_page(cfg, summary)
+    (doc,) = [_json.loads(p.read_text()) for p in cfg.results_dir.glob("*-globals.json")]
+    return doc
+
+
+NOT_JUDGED = [{"golden_id": "srcnn/x2/set5/psnr/repo-readme", "figure_key": "k", "model": "srcnn", "hardware": "cpu", "check": "accuracy",
+               "metric": "psnr",
+               "reason": "no weights: no official srcnn x2 checkpoint"}]
+
+
+def test_not_judged_figures_are_no_allure_error_on_a_green_run(tmp_path):
+    """Issue 21: a green nightly showed 'Global Errors 16' in red, one per figure not judged."""
+    doc = _globals_of(tmp_path, {"failures": [], "not_judged": NOT_JUDGED, "verdicts": []})
+    assert doc["errors"] == [] and doc["attachments"]
+    cat = next(c for c in nightly.CATEGORIES if c["name"] == "Not judged")
+    assert cat["matchedStatuses"] == ["skipped"]
+    import re
+    assert re.fullmatch(cat["messageRegex"], "Skipped: not judged: no weights: no official srcnn x2 checkpoint")
+
+
+def test_not_judged_figures_are_errors_when_required(tmp_path):
+    doc = _globals_of(tmp_path, {"failures": ["1 required golden figure(s) not judged (--sr-require-figures)"],
+                                 "require_figures": {"required": True, "missing": 1},
+                                 "not_judged": NOT_JUDGED, "verdicts": []})
+    assert [e["message"] for e in doc["errors"]] == [
+        "1 required golden figure(s) not judged (--sr-require-figures)",
+        "not judged: srcnn/x2/set5/psnr/repo-readme: no weights: no official srcnn x2 checkpoint"]
