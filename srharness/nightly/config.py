@@ -1,0 +1,141 @@
+"""The nightly's YAML config: keys, checks, and the NightlyConfig they make."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srharness.hardware import HARDWARE
+
+
+class NightlyConfigError(ValueError):
+    pass
+
+
+@dataclass
+class NightlyConfig:
+    path: Path                      # the config file; relative paths are resolved against its folder
+    suites: list[str]
+    require: list[str]
+    markers: str | None = None
+    keyword: str | None = None
+    data_dir: Path | None = None
+    weights_dir: Path | None = None
+    golden_dir: Path | None = None
+    out_dir: Path = Path("out/nightly")
+    single_file: bool = False
+    workers: str | None = None      # None: no xdist; "auto" or a number
+    report_name: str = "srharness nightly"
+    pytest_args: list[str] = field(default_factory=list)
+    require_figures: bool = False   # fail on any selected golden figure not judged
+    compare_fail: str | None = None  # regression rule against the previous run, e.g. "fps:10%,psnr:0.05dB"
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def results_dir(self) -> Path:
+        return self.out_dir / "allure-results"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.out_dir / "allure-report"
+
+    @property
+    def history_dir(self) -> Path:
+        return self.out_dir / "history"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.out_dir / "summary.json"
+
+
+KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_dir", "golden_dir", "out_dir",
+              "single_file", "workers", "report_name", "pytest_args", "require_figures", "compare_fail"}
+
+
+def read_settings(path: Path, *, where: str, example: str, known: set[str], error: type[Exception]) -> dict:
+    """A YAML settings file (nightly, farm) as a mapping with only `known` keys, or `error` naming
+    the file and the fix."""
+    import yaml
+    if not path.is_file():
+        raise error(f"{where}: no such file (copy {example} and edit it)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{where}: expected a mapping of settings at the top level")
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise error(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return raw
+
+
+def load_config(path: str | Path) -> NightlyConfig:
+    path = Path(path).resolve()
+    where = f"nightly config {path}"
+    raw = read_settings(path, where=where, example="nightly.example.yaml", known=KNOWN_KEYS, error=NightlyConfigError)
+
+    def str_list(key: str, required: bool) -> list[str]:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                raise NightlyConfigError(f"{where}: field '{key}' is required (a list)")
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a list of strings, got {value!r}")
+        return value
+
+    def directory(key: str, must_exist: bool) -> Path | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a path, got {value!r}")
+        p = (path.parent / os.path.expandvars(os.path.expanduser(value))).resolve()
+        if must_exist and not p.is_dir():
+            raise NightlyConfigError(f"{where}: field '{key}': {p} is not a directory (fix the path or remove the field)")
+        return p
+
+    suites = str_list("suites", required=True)
+    if not suites:
+        raise NightlyConfigError(f"{where}: field 'suites' is empty; list at least one suite folder or test file")
+    for s in suites:
+        if not (path.parent / s.split("::")[0]).exists():
+            raise NightlyConfigError(f"{where}: field 'suites': {s} does not exist under {path.parent}")
+    require = str_list("require", required=False)
+    bad = [h for h in require if h not in HARDWARE]
+    if bad:
+        raise NightlyConfigError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
+    workers = raw.get("workers")
+    if workers is not None and not (workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool)
+                                                          and workers >= 0)):
+        raise NightlyConfigError(f"{where}: field 'workers' must be 'auto' or a whole number, got {workers!r}")
+    single = raw.get("single_file", False)
+    if not isinstance(single, bool):
+        raise NightlyConfigError(f"{where}: field 'single_file' must be true or false, got {single!r}")
+    require_figures = raw.get("require_figures", False)
+    if not isinstance(require_figures, bool):
+        raise NightlyConfigError(f"{where}: field 'require_figures' must be true or false, got {require_figures!r}")
+    compare_fail = raw.get("compare_fail")
+    if compare_fail is not None:
+        from srharness.report.history import CompareError, parse_compare_rules
+        try:
+            parse_compare_rules(compare_fail)
+        except CompareError as exc:
+            raise NightlyConfigError(f"{where}: field 'compare_fail': {exc}") from None
+    for key in ("markers", "keyword", "report_name"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")
+    return NightlyConfig(
+        path=path, suites=suites, require=require, markers=raw.get("markers"), keyword=raw.get("keyword"),
+        data_dir=directory("data_dir", True), weights_dir=directory("weights_dir", True),
+        golden_dir=directory("golden_dir", True), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
+        single_file=single, workers=None if workers in (None, 0) else str(workers),
+        report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False),
+        require_figures=require_figures, compare_fail=compare_fail)

@@ -1,0 +1,329 @@
+"""The srharness pytest plugin: options, hardware markers, fail-closed hardware coverage,
+shared fixtures, and the collection of verdict records.
+
+Loaded by pytest through srharness's `pytest11` entry point in any project where srharness is
+installed, as `srharness.plugin` (the repository's own conftest.py names it too; both register it
+as "srharness.plugin", so it is loaded once). It registers the report hooks
+(srharness.pytest_plugin.report) beside it. Registered models, protocols, backends and hardware come in from the
+`srharness.plugins` entry points, `--sr-plugin` / SRHARNESS_PLUGINS and the
+`pytest_srharness_register` hook (srharness.registry).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from srharness import registry
+from srharness.hardware import HARDWARE, detect
+from srharness.records import Verdict
+
+CHECK_MARKERS = {
+    "export": "export conformance: torch -> ONNX, opset, graph checks, equivalence",
+    "accuracy": "accuracy conformance: metric vs golden under a guide's protocol",
+    "perf": "performance: measured figures and floors vs baselines",
+    "training": "training conformance: convergence, multi-process agreement, throughput",
+    "slow": "takes more than a few seconds even on small inputs",
+}
+# Options and their environment-variable twins.
+OPTIONS = {
+    "sr_data_dir": ("--sr-data-dir", "SRHARNESS_DATA_DIR",
+                    "folder with the shared data (set5/, weights/); without it the embedded images are used"),
+    "sr_weights_dir": ("--sr-weights-dir", "SRHARNESS_WEIGHTS_DIR",
+                       "folder with checkpoints (<model>/*.pth); default: <data dir>/weights"),
+    "sr_golden_dir": ("--sr-golden-dir", "SRHARNESS_GOLDEN_DIR",
+                      "folder with golden YAML files; default: golden/ of the project"),
+    "sr_require": ("--sr-require", "SRHARNESS_REQUIRE",
+                   "comma-separated hardware this run must cover (cpu,cuda,ascend,vacc): missing hardware stops the "
+                   "run before anything runs, and a required hardware with no passing test fails it"),
+    "sr_plugin": ("--sr-plugin", "SRHARNESS_PLUGINS",
+                  "comma-separated modules (importable from the rootdir, or .py paths) that register models, "
+                  "protocols, backends or hardware (srharness.registry)"),
+    "sr_allow_pickle_class": ("--sr-allow-pickle-class", "SRHARNESS_ALLOW_PICKLE_CLASSES",
+                              "comma-separated module.Class names a trusted legacy full-model pickle may reference "
+                              "(read as inert stubs, never executed), e.g. lapsrn.Net"),
+    # flags (no value; env twin 1/true) carry a 4th element: extra addoption arguments
+    "sr_require_figures": ("--sr-require-figures", "SRHARNESS_REQUIRE_FIGURES",
+                           "fail the run when any selected golden figure was not judged (no weights, no card, "
+                           "no data...): every published figure measured tonight", {"action": "store_true"}),
+    "sr_history_dir": ("--sr-history-dir", "SRHARNESS_HISTORY_DIR",
+                       "archive this run's summary (with its identity) in DIR/runs/ and compare its figures with "
+                       "the previous run on the same host and hardware"),
+    "sr_compare_fail": ("--sr-compare-fail", "SRHARNESS_COMPARE_FAIL",
+                        "fail when a figure got worse than the previous archived run by more than this, e.g. "
+                        "fps:10%,psnr:0.05dB (needs --sr-history-dir)"),
+    "sr_diagnose_on_fail": ("--sr-diagnose-on-fail", "SRHARNESS_DIAGNOSE_ON_FAIL",
+                            "when a compiled CPU variant's figure fails its rule: 'localise' attaches the per-layer "
+                            "error table and plot (srharness.diagnose, about a minute for VDSR); 'repair' also "
+                            "searches the smallest higher-precision node set and records before/after verdicts "
+                            "(bounded re-runs, a few minutes); default off"),
+}
+VERDICT_PROPERTY = "sr_verdict"
+REPORT_PLUGIN = "srharness.report"
+_verdicts_key = pytest.StashKey[list]()
+
+
+def pytest_addhooks(pluginmanager):
+    from srharness import hookspecs
+    from srharness.pytest_plugin import report as report_hooks
+    pluginmanager.add_hookspecs(hookspecs)
+    # The report hooks come with this plugin, under their own name so `-p no:srharness.report` turns
+    # them off; the pytest11 entry point registers them first when installed (then this is a no-op).
+    if not pluginmanager.is_registered(report_hooks) and not pluginmanager.is_blocked(REPORT_PLUGIN):
+        taken = pluginmanager.get_plugin(REPORT_PLUGIN) is not None    # an older install's hook-less module
+        pluginmanager.register(report_hooks, report_hooks.__name__ if taken else REPORT_PLUGIN)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("srharness")
+    for dest, (flag, env, help_, *extra) in OPTIONS.items():
+        group.addoption(flag, dest=dest, default=None, help=f"{help_} [env {env}]", **(extra[0] if extra else {}))
+
+
+def get_option(config, dest: str) -> str | None:
+    value = config.getoption(dest, default=None)
+    if value is None:
+        value = os.environ.get(OPTIONS[dest][1]) or None
+    return value
+
+
+def required_hardware(config) -> list[str]:
+    raw = get_option(config, "sr_require") or ""
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in HARDWARE]
+    if unknown:
+        raise pytest.UsageError(f"--sr-require: unknown hardware {', '.join(unknown)}; known: {', '.join(HARDWARE)}")
+    return names
+
+
+def load_registrations(config) -> None:
+    """Entry points, SRHARNESS_PLUGINS (both also read by srharness.registry on first use),
+    --sr-plugin modules (from the rootdir), then the pytest_srharness_register hook."""
+    # the option's value without its env twin: load_plugins reads SRHARNESS_PLUGINS itself
+    extra = [p.strip() for p in (config.getoption("sr_plugin", default=None) or "").split(",") if p.strip()]
+    try:
+        registry.load_plugins(extra, search_dir=Path(config.rootpath))
+    except registry.RegistryError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.hook.pytest_srharness_register.call_historic(kwargs={"registry": registry})
+    from srharness.checkpoints import allow_pickle_classes
+    try:
+        allow_pickle_classes(get_option(config, "sr_allow_pickle_class") or "")
+    except ValueError as exc:
+        raise pytest.UsageError(f"--sr-allow-pickle-class / SRHARNESS_ALLOW_PICKLE_CLASSES: {exc}") from None
+
+
+def pytest_configure(config):
+    load_registrations(config)
+    for name in HARDWARE:
+        config.addinivalue_line("markers", f"{name}: {HARDWARE[name].marker}")
+    for name, desc in CHECK_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {desc}")
+    config.stash[_verdicts_key] = []
+    config.pluginmanager.register(VerdictCollector(config), "srharness-verdicts")
+    _share_cores_between_workers(config)
+    required = required_hardware(config)
+    if required and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RequiredHardwareCoverage(required), "srharness-required-hardware")
+    missing = [detect(n) for n in required if not detect(n).present]
+    if missing:
+        lines = "\n".join(f"  - {d.reason}" for d in missing)
+        raise pytest.UsageError(
+            f"required hardware missing, nothing was run:\n{lines}\n"
+            "(--sr-require / SRHARNESS_REQUIRE lists hardware this run must cover)")
+    for name in ("sr_data_dir", "sr_weights_dir", "sr_golden_dir"):
+        value = get_option(config, name)
+        if value is not None and not Path(value).is_dir():
+            flag, env, _ = OPTIONS[name]
+            raise pytest.UsageError(f"{flag} / {env}: {value} is not a directory")
+    from srharness.checks.hardware import check_shape_env
+    check_shape_env()   # SRHARNESS_HW_SHAPE=bad stops the session here, not inside a fixture
+    golden_dir = get_option(config, "sr_golden_dir")
+    if golden_dir is not None and not hasattr(config, "workerinput"):
+        from srharness.golden import GoldenError, load_goldens
+        try:    # a broken golden file is one usage error naming it, not an error in every test
+            load_goldens(golden_dir)
+        except GoldenError as exc:
+            raise pytest.UsageError(f"--sr-golden-dir / SRHARNESS_GOLDEN_DIR: {exc}") from None
+
+
+def _share_cores_between_workers(config) -> None:
+    """Under pytest-xdist every worker would start one torch thread per core: with N workers
+    that oversubscribes the CPU N times (RDN's forward ran 14x slower that way on 2 cores).
+    Give each worker its share. Perf checks record the thread count they measured with."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if not hasattr(config, "workerinput") or workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _hardware_markers(item) -> list[str]:
+    return [m.name for m in item.iter_markers() if m.name in HARDWARE]
+
+
+def pytest_runtest_setup(item):
+    for name in _hardware_markers(item):
+        d = detect(name)
+        if not d.present:
+            from srharness.checks.figures import record_not_run
+            record_not_run(item, d.reason)      # a golden figure's item still ends in its verdict
+            pytest.skip(d.reason)
+
+
+class RequiredHardwareCoverage:
+    """Fail-closed coverage for --sr-require, counted on the controller (xdist sends it every
+    report): a required hardware none of whose tests passed makes the run fail, whether its
+    tests all skipped (e.g. no weights for any of them) or none was selected at all. Missing
+    hardware itself never gets this far: pytest_configure stops the run first."""
+
+    def __init__(self, required: list[str]):
+        self.required = required
+        self.outcomes: dict[str, dict[str, int]] = {hw: {"passed": 0, "failed": 0, "skipped": 0} for hw in required}
+
+    def pytest_runtest_logreport(self, report):
+        for hw in self.required:
+            if hw not in report.keywords:
+                continue
+            if report.when == "call" or (report.when == "setup" and not report.passed):
+                self.outcomes[hw][report.outcome] += 1
+
+    def uncovered(self) -> dict[str, dict[str, int]]:
+        return {hw: n for hw, n in self.outcomes.items() if n["passed"] == 0}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        if self.uncovered() and session.exitstatus in (0, 5):
+            session.exitstatus = 1
+
+    def pytest_terminal_summary(self, terminalreporter):
+        for hw, n in self.uncovered().items():
+            what = ("had no test selected in this run" if not sum(n.values()) else
+                    f"had no passing test ({n['skipped']} skipped, {n['failed']} failed)")
+            terminalreporter.write_line(f"srharness: FAILED: required hardware {hw} {what}", red=True, bold=True)
+
+
+# ---------------------------------------------------------------- verdict records
+class VerdictCollector:
+    """Collects verdicts on the controller; xdist ships user_properties from the workers."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        for name, value in report.user_properties:
+            # call: every check; setup: a figure item skipped before it ran (no card)
+            if name == VERDICT_PROPERTY and (report.when == "call" or (report.when == "setup" and report.skipped)):
+                self.config.stash[_verdicts_key].append(Verdict.from_dict(json.loads(value)))
+
+
+def collected_verdicts(config) -> list[Verdict]:
+    return list(config.stash[_verdicts_key])
+
+
+@pytest.fixture
+def sr_record(request):
+    """Record a `Verdict` for the summary and the report: `sr_record(Verdict(...))`."""
+    def record(verdict: Verdict) -> Verdict:
+        request.node.user_properties.append((VERDICT_PROPERTY, verdict.to_json()))
+        return verdict
+    return record
+
+
+# ---------------------------------------------------------------- data, weights, goldens
+@pytest.fixture(scope="session")
+def sr_data_dir(pytestconfig) -> Path | None:
+    value = get_option(pytestconfig, "sr_data_dir")
+    return Path(value).resolve() if value else None
+
+
+@pytest.fixture(scope="session")
+def sr_weights_dir(pytestconfig, sr_data_dir) -> Path | None:
+    value = get_option(pytestconfig, "sr_weights_dir")
+    if value:
+        return Path(value).resolve()
+    if sr_data_dir is not None and (sr_data_dir / "weights").is_dir():
+        return sr_data_dir / "weights"
+    return None
+
+
+def golden_dir(config) -> Path:
+    """--sr-golden-dir / SRHARNESS_GOLDEN_DIR, else the project's golden/ (rootdir), else the bundled
+    published figures (srharness.resources.golden_dir)."""
+    from srharness import resources
+    value = get_option(config, "sr_golden_dir")
+    return Path(value).resolve() if value else resources.golden_dir(config.rootpath)
+
+
+@pytest.fixture(scope="session")
+def sr_golden_dir(pytestconfig) -> Path:
+    return golden_dir(pytestconfig)
+
+
+# ---- models and exports (session cache)
+def resolve_weights(weights, weights_dir, model: str, scale: int) -> Path | None:
+    """None: random init; "auto": the official checkpoint in the weights dir if there, else None;
+    anything else: a checkpoint path (srharness.deploy.resolve_weights, as the CLI resolves them)."""
+    from srharness.deploy import resolve_weights as resolve
+    return resolve(weights, model, scale, weights_dir=weights_dir, required=False)
+
+
+@pytest.fixture(scope="session")
+def sr_model(sr_weights_dir):
+    """Factory `sr_model(name, scale=2, weights=None) -> nn.Module` (eval mode, cached per session:
+    do not modify the module). weights=None: deterministic random init; "auto": the official
+    checkpoint from the weights dir when present, else random; a path: that checkpoint. The
+    module's `weights_source` says which it got."""
+    cache: dict = {}
+
+    def get(name: str, scale: int = 2, weights=None):
+        path = resolve_weights(weights, sr_weights_dir, name, scale)
+        key = (name, scale, path)
+        if key not in cache:
+            from srharness.deploy import load_module
+            from srharness.models import TorchUnavailable
+            try:
+                cache[key] = load_module(name, scale, path)
+            except TorchUnavailable as exc:
+                pytest.skip(f"{exc}: this check needs the torch model")
+        return cache[key]
+    return get
+
+
+def export_cache_dir(config) -> Path | None:
+    """Exports persist across sessions and xdist workers in <root>/.srharness-cache/exports
+    (srharness.resources.cache_dir; SRHARNESS_EXPORT_CACHE=DIR elsewhere, =off for none: every
+    session then exports afresh). Keys, verification and clean-up: srharness.export_cache."""
+    from srharness import resources
+    from srharness.export_cache import cache_dir_from_env
+    return cache_dir_from_env(resources.cache_dir(config.rootpath) / "exports")
+
+
+@pytest.fixture(scope="session")
+def sr_export_cache(pytestconfig, tmp_path_factory) -> Path:
+    """The export cache folder of the session (see `export_cache_dir`; a session temporary when off)."""
+    return export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports")
+
+
+@pytest.fixture(scope="session")
+def sr_export(sr_weights_dir, sr_export_cache):
+    """Factory `sr_export(name, scale=2, opset=None, exporter="legacy", shape=None, dynamic=False,
+    weights=None) -> srharness.export.ExportResult`; arguments as `srharness.export.export_onnx`,
+    weights as `sr_model`. Each export is made once, by `srharness.deploy.export`: on disk (see
+    `export_cache_dir`) under a key of its arguments, the weights' sha256, the torch/onnx versions,
+    the exporting code and the model's own source (srharness.export_cache), as the CLI makes it.
+    `result.details["cache"]` says "hit", "miss" or "repaired". An ONNX-only model has no export:
+    the test skips with the reason."""
+    def get(name: str, scale: int = 2, opset: int | None = None, exporter: str = "legacy",
+            shape: tuple[int, int] | None = None, dynamic: bool = False, weights=None):
+        from srharness.deploy import export
+        from srharness.models import get_model_spec
+        spec = get_model_spec(name)
+        if not spec.has_torch:
+            pytest.skip(f"{name} is an ONNX-only model ({spec.onnx}): there is no torch code to export")
+        path = resolve_weights(weights, sr_weights_dir, name, scale)
+        return export(spec, scale, weights=path, opset=opset, shape=shape, dynamic=dynamic, exporter=exporter,
+                      cache_dir=sr_export_cache)
+    return get
