@@ -20,12 +20,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from srharness.errors import SrHarnessError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER (pre-zip format)
 NESTED_KEYS = ("state_dict", "model", "params_ema", "params", "net")
 
 
-class CheckpointError(Exception):
+class CheckpointError(SrHarnessError):
     """A checkpoint that cannot be used, with the file and what to do about it."""
 
 
@@ -301,7 +302,7 @@ def allowed_pickle_classes() -> list[str]:
     return sorted(f"{m}.{n}" for m, n in ALLOWED_MODEL_CLASSES | _USER_ALLOWED_CLASSES)
 
 
-class RefusedGlobal(pickle.UnpicklingError):
+class RefusedGlobal(SrHarnessError, pickle.UnpicklingError):
     def __init__(self, module: str, name: str):
         super().__init__(f"{module}.{name}")
         self.global_name = f"{module}.{name}"

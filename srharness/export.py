@@ -24,12 +24,13 @@ from torch import nn
 
 from srharness.models import get_model_spec, build_model
 from srharness.fileio import atomic_path
+from srharness.errors import SrHarnessError
 
 EXPORTERS = ("legacy", "dynamo")
 DEFAULT_OPSET_DOMAIN = ("", "ai.onnx")
 
 
-class ExportError(Exception):
+class ExportError(SrHarnessError):
     """An export that cannot be done as asked; the message says why and what to change."""
 
 

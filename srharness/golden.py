@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from srharness.errors import InputError
 
 RULE_TYPES = ("relative", "absolute", "exceeds", "none")
 SIDES = ("one-sided", "two-sided")
@@ -82,7 +83,7 @@ PUBLISHED_ONLY = {
 }
 
 
-class GoldenError(ValueError):
+class GoldenError(InputError):
     """A golden file that does not follow the schema. The message names the file, the figure and
     the fix."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from srharness.errors import SrHarnessError
 
 # vamc calibrate_mode -> onnxruntime CalibrationMethod name
 CALIBRATION_METHODS = {"max": "MinMax", "kl_divergence": "Entropy", "percentile": "Percentile"}
@@ -31,7 +32,7 @@ CALIBRATION_METHODS = {"max": "MinMax", "kl_divergence": "Entropy", "percentile"
 INT8_BACKENDS = {"ort-int8": "max", "ort-int8-minmax": "max", "ort-int8-entropy": "kl_divergence"}
 
 
-class QuantizeError(RuntimeError):
+class QuantizeError(SrHarnessError, RuntimeError):
     pass
 
 

@@ -36,7 +36,7 @@ BUILTIN_PLUGIN = "srharness.builtin"
 INPUT_KINDS = ("y-hr", "y-lr", "rgb")
 
 
-from srharness.errors import InputError
+from srharness.errors import InputError, SrHarnessError
 
 
 class RegistryError(InputError):
@@ -213,7 +213,7 @@ class ModelSpec:
         return out
 
 
-class TorchUnavailable(RuntimeError):
+class TorchUnavailable(SrHarnessError, RuntimeError):
     """Something needs the model's torch code and the model has none (an ONNX-only model)."""
 
 

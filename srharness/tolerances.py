@@ -14,13 +14,14 @@ from pathlib import Path
 import yaml
 
 from srharness import resources
+from srharness.errors import InputError
 
 TOLERANCES_FILE = resources.tolerances_file()
 RULES = ("floor", "range")
 KEYS = {"what", "rule", "unit", "values", "rationale", "used_by"}
 
 
-class ToleranceError(ValueError):
+class ToleranceError(InputError):
     """A malformed tolerances file or an unknown name; the message names the file and key."""
 
 

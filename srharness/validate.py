@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from srharness.errors import InputError
 
 # The smallest normal double. A positive latency below it is a denormal: its reciprocal (an fps)
 # overflows to inf, so it is as wrong as zero.
@@ -22,7 +23,7 @@ SMALLEST_NORMAL = sys.float_info.min
 MAX_NUMBER_CHARS = 64
 
 
-class FigureError(ValueError):
+class FigureError(InputError):
     """A number that cannot be a figure; the message names where it came from and the value."""
 
     def __init__(self, where: str, what: str, value, problem: str):

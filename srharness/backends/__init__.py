@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from srharness.registry import Registry, RegistryError, load_plugins
+from srharness.errors import SrHarnessError
 
 BACKENDS = Registry("backend")
 NEEDS = ("torch", "onnx", "calibration", "input_shape", "workdir")
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(SrHarnessError, RuntimeError):
     """The backend cannot be built for this model or here (no torch code, no calibration...)."""
 
 

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from srharness.errors import SrHarnessError
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
             "farm_node", "diagnose", "compare", "bundle")
@@ -114,18 +115,18 @@ def report_error(args, message: str, code: int = 2) -> int:
     return code
 
 
-# The errors a user can fix by changing their input, each printed as its message. Named here so
-# the CLI never imports torch to catch them.
-USER_ERRORS = ("SrHarnessError", "LogParseError", "CheckpointError", "ProtocolError", "DatasetError", "GoldenError", "FigureError",
-               "ExportError", "TrainingError", "NightlyConfigError", "QuantizeError", "RefusedGlobal",
-               "ToolError", "ImageError", "RegistryError", "DecompressionBombError", "SrHarnessError")
+# Third-party errors a user fixes by changing their input (an image too large or unreadable for
+# PIL). Ours are all srharness.errors.SrHarnessError; these are named so the CLI never imports PIL.
+THIRD_PARTY_USER_ERRORS = ("DecompressionBombError", "UnidentifiedImageError")
 
 
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an error the user can act on, or None for a bug (traceback kept)."""
     if isinstance(exc, OSError):
         return os_error_message(exc)
-    if any(cls.__name__ in USER_ERRORS for cls in type(exc).__mro__):
+    if isinstance(exc, SrHarnessError):
+        return str(exc)
+    if type(exc).__module__.startswith("PIL") and type(exc).__name__ in THIRD_PARTY_USER_ERRORS:
         return str(exc)
     return None
 
@@ -145,7 +146,7 @@ def os_error_message(exc: OSError) -> str:
     return f"{where}{other}: {reason}" + (f" ({hint})" if hint else "")
 
 
-class CliError(Exception):
+class CliError(SrHarnessError):
     """An error the user can fix; printed as one message, no traceback."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from srharness.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 SET5_ORDER = ("baby", "bird", "butterfly", "head", "woman")  # SelfExSR img_001..005
@@ -38,7 +39,7 @@ EMBEDDED_IMAGES = ("astronaut", "camera", "chelsea", "coffee")
 DATASETS = ("set5", "selfexsr", "vdsr-mat", "div2k", "folder", "embedded")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset is missing, empty or unreadable; the message names the path and the fix."""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from srharness.errors import SrHarnessError
 
 INT8_BACKENDS = ("ort-int8", "ort-int8-minmax", "ort-int8-entropy")
 FP16_BACKENDS = ("ort-fp16",)
@@ -15,7 +16,7 @@ DIAGNOSABLE_BACKENDS = INT8_BACKENDS + FP16_BACKENDS
 FP16_MAX = 65504.0
 
 
-class DiagnoseError(ValueError):
+class DiagnoseError(SrHarnessError, ValueError):
     """The diagnosis cannot run as asked (unknown backend, nothing comparable, bad file)."""
 
 

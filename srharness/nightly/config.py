@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from srharness.hardware import HARDWARE
+from srharness.errors import InputError
 
 
-class NightlyConfigError(ValueError):
+class NightlyConfigError(InputError):
     pass
 
 

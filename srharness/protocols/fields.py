@@ -9,10 +9,11 @@ import re
 from typing import Any, Callable
 
 from srharness import metrics
+from srharness.errors import InputError
 
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError):
     """The protocol cannot be applied (wrong model kind, missing data) or is malformed."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from srharness import registry
+from srharness.errors import SrHarnessError
 from srharness.hardware import HARDWARE, detect
 from srharness.records import Verdict
 
@@ -116,6 +117,13 @@ def load_registrations(config) -> None:
 
 
 def pytest_configure(config):
+    try:
+        _configure(config)
+    except SrHarnessError as exc:     # a bad option, golden or plugin file: one line naming it, no traceback
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _configure(config) -> None:
     load_registrations(config)
     for name in HARDWARE:
         config.addinivalue_line("markers", f"{name}: {HARDWARE[name].marker}")
@@ -147,6 +155,16 @@ def pytest_configure(config):
             load_goldens(golden_dir)
         except GoldenError as exc:
             raise pytest.UsageError(f"--sr-golden-dir / SRHARNESS_GOLDEN_DIR: {exc}") from None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that fails on a user-facing error (srharness.errors.SrHarnessError: a bad file, value
+    or setting) reports its one-line message, not a traceback into srharness."""
+    outcome = yield
+    rep = outcome.get_result()
+    if call.excinfo is not None and rep.failed and call.excinfo.errisinstance(SrHarnessError):
+        rep.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
 
 
 def _share_cores_between_workers(config) -> None:

@@ -12,11 +12,12 @@ from torch import nn
 from srharness.perf_gpu import DevicePipeline, GpuOptions
 
 from .base import Runner, RunnerInfo
+from srharness.errors import SrHarnessError
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class NonFiniteOutput(FloatingPointError):
+class NonFiniteOutput(SrHarnessError, FloatingPointError):
     """A reduced-precision output with NaN/Inf (fp16 overflow): never scored as a figure."""
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 from srharness import validate
 from srharness.validate import FigureError
+from srharness.errors import InputError
 
 # One number: sign, digits with an optional fraction (or a bare fraction), optional exponent.
 # Unambiguous (each character has one place to go) and bounded, so matching is linear.
@@ -37,7 +38,7 @@ MAX_LINE_CHARS = 64 * 1024         # a summary line is < 1 KB; longer lines are 
 MAX_LOG_BYTES = 256 * 1024 * 1024  # parse_file refuses larger files
 
 
-class LogParseError(ValueError):
+class LogParseError(InputError):
     """A tool log that does not hold what its parser needs."""
 
     def __init__(self, source: str, tool: str, missing: str, hint: str = ""):

@@ -30,6 +30,7 @@ import io
 import math
 from pathlib import Path
 from typing import Any
+from srharness.errors import InputError
 
 MAX_BYTES = 256 * 1024 * 1024          # a whole-network compare of a large model is tens of MB
 REQUIRED = ("Index", "NPUDump", "GroundTruth", "TensorIndex", "CosineSimilarity")
@@ -40,7 +41,7 @@ SOURCE = ("CANN docs 'Parameters in a Complete Model Comparison Result'; "
           "ait examples/cli/debug/compare/result_analyse/README.md")
 
 
-class MsitCsvError(ValueError):
+class MsitCsvError(InputError):
     """A file that is not an msit compare result; the message names the file and what is wrong."""
 
 

@@ -15,11 +15,12 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from srharness.errors import SrHarnessError
 
 TAIL_LINES = 20
 
 
-class ToolError(RuntimeError):
+class ToolError(SrHarnessError, RuntimeError):
     """A tool that is missing, timed out or exited non-zero."""
 
     def __init__(self, message: str, command: str, tail: str = "", log_path: Path | None = None):

@@ -30,6 +30,8 @@ from torch import nn
 
 from . import distributed
 from .data import TileDataset, TrainingDataError, training_dataset
+from srharness.checkpoints import CheckpointError
+from srharness.errors import SrHarnessError
 
 CHECKPOINT_FORMAT = "srharness-rcan-training/1"
 RESULT_FILE = "result.json"
@@ -38,12 +40,13 @@ ARCHITECTURE_KEYS = ("scale", "groups", "blocks", "features", "reduction")
 SAMPLINGS = ("epoch", "replacement", "synthetic")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SrHarnessError, RuntimeError):
     """A training run that cannot start or continue; the message says what to change."""
 
 
-class CheckpointError(TrainingError):
-    """A checkpoint that cannot be resumed from; the message names the file and the fix."""
+class TrainingCheckpointError(TrainingError, CheckpointError):
+    """A checkpoint that cannot be resumed from; the message names the file and the fix. It is a
+    srharness.checkpoints.CheckpointError too: one name, one class."""
 
 
 @dataclass
@@ -168,7 +171,7 @@ def load_checkpoint(path: str | Path) -> dict:
     """A training checkpoint, checked; CheckpointError names the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint; pass a checkpoint_step*.pt written by a "
+        raise TrainingCheckpointError(f"{path}: no such checkpoint; pass a checkpoint_step*.pt written by a "
                               "previous run, or start without --resume")
     from srharness import checkpoints
     try:
@@ -176,15 +179,15 @@ def load_checkpoint(path: str | Path) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
         reason = str(exc) if isinstance(exc, checkpoints.CheckpointError) else checkpoints.load_error_reason(exc)
-        raise CheckpointError(
+        raise TrainingCheckpointError(
             f"{path}: not a readable checkpoint ({reason}); "
             "it is truncated or corrupt: resume from an earlier checkpoint or start without --resume") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an srharness RCAN training checkpoint (expected format "
+        raise TrainingCheckpointError(f"{path}: not an srharness RCAN training checkpoint (expected format "
                               f"{CHECKPOINT_FORMAT!r}); resume only from checkpoints written by `srharness train`")
     missing = [k for k in ("model", "optimizer", "scaler", "step", "rng", "config", "dataset_tiles") if k not in ckpt]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is damaged, "
+        raise TrainingCheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; it is damaged, "
                               "resume from another checkpoint")
     return ckpt
 
@@ -198,7 +201,7 @@ def check_resumable(ckpt: dict, path: str, config: TrainConfig, world_size: int,
     if ckpt["dataset_tiles"] != tiles:
         diffs.append(f"training tiles {ckpt['dataset_tiles']} -> {tiles} (a different data folder)")
     if diffs:
-        raise CheckpointError(f"{path}: cannot continue this run exactly, the settings differ: {'; '.join(diffs)}; "
+        raise TrainingCheckpointError(f"{path}: cannot continue this run exactly, the settings differ: {'; '.join(diffs)}; "
                               "resume with the settings it was written with, or start a new run")
 
 
