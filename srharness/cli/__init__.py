@@ -13,7 +13,7 @@ import sys
 from srharness.errors import SrHarnessError
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
-            "farm_node", "diagnose", "compare", "bundle")
+            "farm_node", "diagnose", "compare", "bundle", "new_model")
 
 
 def build_parser() -> argparse.ArgumentParser:
