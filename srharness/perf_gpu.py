@@ -41,6 +41,7 @@ import numpy as np
 
 from srharness.backends import BackendUnavailable
 from srharness.perf import DEFAULT_UNSTABLE_CV, PerfResult
+from srharness.runners.base import Runner, RunnerInfo
 
 # MLPerf inference audit TEST04 (result caching): the run on one repeated sample must not be more
 # than 10% faster than the run on distinct samples.
@@ -488,8 +489,9 @@ def options_dict(options: GpuOptions) -> dict:
 
 
 # ---------------------------------------------------------------- device pipelines
-class DevicePipeline:
-    """Device-resident buffers around one inference: what the timing loops drive.
+class DevicePipeline(Runner):
+    """Device-resident buffers around one inference: what the timing loops drive, and a Runner
+    (`run(x)` copies x in, computes, copies the output out on the model's range).
 
     A pool of `distinct_inputs` inputs lives on the device (uint8 when `uint8_io`, else float32 as
     a user would hand them over); `prepare(i)` copies input i into the static input buffer outside
@@ -503,6 +505,7 @@ class DevicePipeline:
 
     def __init__(self, input_shape, input_range: float, options: GpuOptions = GpuOptions(), *,
                  device: str = "cuda", distinct_inputs: int = 4, seed: int = 0):
+        super().__init__()
         self.input_shape = tuple(int(d) for d in input_shape)
         self.input_range = float(input_range)
         self.options = options.validate()
@@ -622,6 +625,11 @@ class DevicePipeline:
             out = y.float()
         return y, out.contiguous()
 
+    # -- the Runner (run(x): Runner.run builds, then _run)
+    def describe(self) -> RunnerInfo:
+        return RunnerInfo(self.label, "cuda" if self.device == "cuda" else "cpu", self.options.precision,
+                          self.input_shape, None, {"options": asdict(self.options), "device": self.device})
+
     # -- what the loops call
     def prepare(self, i: int) -> None:
         self.static_in.copy_(self.pool_dev[i % self.distinct_inputs])
@@ -655,10 +663,9 @@ class DevicePipeline:
             _, out = self._forward(self.pool_dev[i % self.distinct_inputs])
             return self.to_model_range(out.cpu().numpy())
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> np.ndarray:
         """One input through the device path (eager), float32 on the model's range: the accuracy form."""
         import torch
-        self.build()
         with self.on_stream(), torch.no_grad():
             t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
             y, out = self._forward(t)
@@ -726,91 +733,9 @@ def independent_loop_check(fps_harness: float, fps_independent: float,
             "rule": f"harness fps_gpu_compute within {tolerance:.0%} of an independent event loop over the same module"}
 
 
-# ---------------------------------------------------------------- backends -> pipelines
+# ---------------------------------------------------------------- agreement floors
 # Agreement floors (dB over the model's input range) of a reduced-precision run against the
 # reference on the same inputs. fp32 and fp16 are srharness.checks.hardware.MIN_AGREEMENT_PSNR_DB's
 # card floors (tests/test_perf_gpu.py keeps them equal). bf16 keeps 8 mantissa bits to fp16's 11:
 # its rounding error is 4x (12 dB) larger, so its floor is fp16's less 12 dB.
 AGREEMENT_FLOOR_DB = {"fp32": 60.0, "fp16": 40.0, "bf16": 28.0}
-GPU_BACKENDS = ("torch-cuda", "torch-cuda-fp16", "torch-cuda-bf16", "ort-cuda", "ort-trt", "tensorrt")
-
-
-def resolve_backend(backend: str, precision: str | None = None) -> tuple[str, str]:
-    """(family, precision) of a GPU backend name: torch-cuda-fp16 -> (torch-cuda, fp16);
-    `precision` fills in a bare name and must agree with a suffixed one."""
-    if backend not in GPU_BACKENDS:
-        raise ValueError(f"GPU backend {backend!r}: one of {', '.join(GPU_BACKENDS)}")
-    family, suffix = backend, None
-    for p in ("fp16", "bf16"):
-        if backend.endswith("-" + p):
-            family, suffix = backend[: -len(p) - 1], p
-    if suffix and precision and precision != suffix:
-        raise ValueError(f"--backend {backend} runs {suffix}; --precision {precision} contradicts it")
-    precision = suffix or precision or ("fp16" if family == "tensorrt" else "fp32")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
-    if family != "torch-cuda" and precision == "bf16":
-        raise ValueError(f"{family} runs fp32 or fp16 here; bf16 is a torch-cuda precision")
-    return family, precision
-
-
-def timing_variants() -> dict[str, tuple[str, GpuOptions]]:
-    """The named variants the cuda suites time and `srharness bench --variants` tables:
-    name -> (backend, options)."""
-    cl16 = dict(precision="fp16", channels_last=True)
-    io = dict(uint8_io=True, pinned=True)
-    return {
-        "torch-cuda-fp32": ("torch-cuda", GpuOptions()),
-        "torch-cuda-fp16": ("torch-cuda", GpuOptions(precision="fp16")),
-        "torch-cuda-fp16-cl": ("torch-cuda", GpuOptions(**cl16)),
-        "torch-cuda-fp16-cl-graphs": ("torch-cuda", GpuOptions(**cl16, cuda_graphs=True)),
-        "torch-cuda-fp16-cl-graphs-u8-pinned": ("torch-cuda", GpuOptions(**cl16, cuda_graphs=True, **io)),
-        # the best batch-1 variant: inductor kernels replayed as one CUDA graph, uint8 I/O, pinned copies
-        "torch-cuda-fp16-compile-graphs-u8-pinned": ("torch-cuda", GpuOptions(
-            **cl16, cuda_graphs=True, compile="max-autotune-no-cudagraphs", **io)),
-        "ort-cuda-fp16": ("ort-cuda", GpuOptions(precision="fp16", **io)),
-        "ort-trt-fp16": ("ort-trt", GpuOptions(precision="fp16", **io)),
-        "tensorrt-fp16": ("tensorrt", GpuOptions(precision="fp16", **io)),
-    }
-
-
-SLOW_VARIANTS = frozenset({"torch-cuda-fp16-compile-graphs-u8-pinned"})   # max-autotune compiles for minutes
-
-
-def build_pipeline(model: str, backend: str, *, options: GpuOptions, shape=None, batch: int = 1, scale: int = 2,
-                   workdir=None, device: str = "cuda", module=None, distinct_inputs: int = 4) -> DevicePipeline:
-    """The timing pipeline of `model` on GPU backend `backend` (or its CPU twin with device="cpu")
-    at `shape` (default: the guide's) and `batch`; ONNX backends export the model into `workdir`."""
-    from pathlib import Path
-
-    from srharness.deploy import default_export_cache, export, guide_shape, load_module
-    from srharness.models import get_model_spec
-    family, precision = resolve_backend(backend, options.precision if options.precision != "fp32" else None)
-    if precision != options.precision:
-        from dataclasses import replace
-        options = replace(options, precision=precision)
-    spec = get_model_spec(model)
-    h, w = tuple(shape or guide_shape(model))
-    input_shape = (batch, spec.in_channels, h, w)
-    kw = dict(device=device, distinct_inputs=distinct_inputs)
-    if family == "torch-cuda":
-        from srharness.runners.torch_runner import TorchPipeline
-        return TorchPipeline(module if module is not None else load_module(spec, scale, None, shared=False),
-                             input_shape, spec.input_range, options, **kw)
-    if device == "cuda":
-        require_cuda(family)     # the pipelines' buffers are torch CUDA tensors
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    # the one export path (srharness.deploy: source-keyed cache): static at batch 1, dynamic for a batch
-    onnx = Path(export(spec, scale, shape=(h, w), dynamic=batch > 1, cache_dir=default_export_cache(workdir)).path)
-    if family == "tensorrt":
-        from srharness.runners.tensorrt import require_tensorrt, tensorrt_pipeline
-        require_tensorrt()
-        return tensorrt_pipeline(onnx, input_shape, spec.input_range, options, workdir=workdir, **kw)
-    from srharness.runners.ort_gpu import PROVIDERS, OrtGpuPipeline, require_provider
-    if device == "cuda":
-        require_provider(PROVIDERS[family])
-    if precision == "fp16" and family == "ort-cuda":
-        from srharness.quantize import to_fp16
-        onnx = to_fp16(onnx, workdir / onnx.name.replace(".onnx", "_fp16.onnx"))
-    return OrtGpuPipeline(onnx, input_shape, spec.input_range, options, backend=family, cache_dir=workdir, **kw)

@@ -86,3 +86,27 @@ def test_doctor_json(capsys):
     assert set(info["hardware"]) == {"cpu", "cuda", "ascend", "vacc"} and info["hardware"]["cpu"]["present"]
     assert info["libraries"]["torch"].startswith("2.") and "CPUExecutionProvider" in info["onnxruntime_providers"]
     assert "atc" in info["tools"] and "vamp" in info["tools"]
+
+
+def test_export_says_which_weights(tmp_path, capsys, monkeypatch):
+    """--weights auto finds the model's checkpoint in the weights dir and names it; no weights is
+    said to be the random init, in the text and in --json."""
+    import torch
+
+    from srharness.models import build_model
+    monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
+    monkeypatch.delenv("SRHARNESS_WEIGHTS_DIR", raising=False)
+    code, out, _ = run_cli(capsys, "export", "srcnn", "-o", str(tmp_path / "r.onnx"))
+    assert code == 0 and "random init" in out
+    code, out, _ = run_cli(capsys, "export", "srcnn", "-o", str(tmp_path / "r.onnx"), "--json")
+    assert json.loads(out)["weights"] == "random init (seed 0)"
+    code, _, err = run_cli(capsys, "export", "srcnn", "--weights", "auto", "-o", str(tmp_path / "a.onnx"))
+    assert code == 2 and "--weights-dir" in err and not (tmp_path / "a.onnx").exists()
+    ckpt = tmp_path / "w" / "srcnn" / "srcnn_x2.pth"
+    ckpt.parent.mkdir(parents=True)
+    torch.save(build_model("srcnn", 2).state_dict(), ckpt)
+    monkeypatch.setenv("SRHARNESS_WEIGHTS_DIR", str(tmp_path / "w"))
+    code, out, _ = run_cli(capsys, "export", "srcnn", "--weights", "auto", "-o", str(tmp_path / "a.onnx"), "--json")
+    assert code == 0 and json.loads(out)["weights"] == str(ckpt)
+    code, out, _ = run_cli(capsys, "export", "srcnn", "--weights", "auto", "-o", str(tmp_path / "a.onnx"))
+    assert f"weights   {ckpt}" in out

@@ -153,6 +153,7 @@ def test_sampled_accuracy_check():
 
 
 def test_options_validate_and_tag():
+    from srharness.deploy.pipeline import resolve_backend
     assert GpuOptions(precision="fp16", channels_last=True, cuda_graphs=True, uint8_io=True).tag() == \
         "fp16+channels_last+cuda_graphs+uint8_io"
     with pytest.raises(ValueError, match="captures CUDA graphs itself"):
@@ -161,13 +162,13 @@ def test_options_validate_and_tag():
         GpuOptions(precision="int4").validate()
     with pytest.raises(ValueError, match="batch"):
         GpuPerfConfig(batch=0)
-    assert pg.resolve_backend("torch-cuda-fp16") == ("torch-cuda", "fp16")
-    assert pg.resolve_backend("torch-cuda", "bf16") == ("torch-cuda", "bf16")
-    assert pg.resolve_backend("tensorrt") == ("tensorrt", "fp16")
+    assert resolve_backend("torch-cuda-fp16") == ("torch-cuda", "fp16")
+    assert resolve_backend("torch-cuda", "bf16") == ("torch-cuda", "bf16")
+    assert resolve_backend("tensorrt") == ("tensorrt", "fp16")
     with pytest.raises(ValueError, match="contradicts"):
-        pg.resolve_backend("torch-cuda-fp16", "bf16")
+        resolve_backend("torch-cuda-fp16", "bf16")
     with pytest.raises(ValueError, match="bf16 is a torch-cuda precision"):
-        pg.resolve_backend("ort-cuda", "bf16")
+        resolve_backend("ort-cuda", "bf16")
 
 
 def test_agreement_floors_are_the_card_floors():
@@ -362,3 +363,19 @@ def test_reduced_precision_runners_leave_the_callers_module_alone():
     TorchPipeline(model, (1, 1, 8, 8), 1.0, GpuOptions(precision="bf16"), device="cpu").build()
     for k, v in model.state_dict().items():
         assert v.dtype == torch.float32 and torch.equal(v, before[k]), k
+
+
+def test_deployed_pipeline_is_a_runner(tmp_path):
+    """deploy_pipeline's CPU twin: a Runner whose run(x) is the module's output, from the export
+    cache for an ONNX family (the same file as the CPU ort backend's static export)."""
+    from srharness.deploy import make_input
+    from srharness.deploy.pipeline import deploy_pipeline
+    from srharness.models import build_model
+    from srharness.runners.base import Runner
+    from srharness.runners.torch_runner import TorchRunner
+    pipe = deploy_pipeline("srcnn", "torch-cuda", options=GpuOptions(), shape=(16, 16), device="cpu",
+                           workdir=tmp_path)
+    assert isinstance(pipe, Runner)
+    x = make_input("srcnn", (16, 16))
+    np.testing.assert_allclose(pipe.run(x), TorchRunner(build_model("srcnn", 2)).run(x), atol=1e-5)
+    assert pipe.describe().precision == "fp32"

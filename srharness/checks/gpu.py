@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 
 from srharness import report
-from srharness.perf_gpu import SLOW_VARIANTS, timing_variants
+from srharness.deploy.pipeline import SLOW_VARIANTS, timing_variants
 from srharness.records import Verdict
 
 GPU_FIDELITY_BACKENDS = ("torch-cuda", "torch-cuda-fp16", "torch-cuda-bf16", "ort-cuda", "ort-trt", "tensorrt")
@@ -150,18 +150,14 @@ class GpuChecks:
     def test_gpu_timing(self, variant, sr_record, sr_golden_dir, tmp_path):
         from srharness.checks.hardware import _t4_baseline
         from srharness.perf import device_lock
-        from srharness.perf_gpu import (
-            AGREEMENT_FLOOR_DB,
-            GpuUnavailable,
-            build_pipeline,
-            measure_pipeline,
-        )
-        from srharness.perf_targets import guide_shape
+        from srharness.deploy import guide_shape
+        from srharness.deploy.pipeline import deploy_pipeline
+        from srharness.perf_gpu import AGREEMENT_FLOOR_DB, GpuUnavailable, measure_pipeline
         _require_cuda()
         backend, options = timing_variants()[variant]
         config = gpu_perf_config()
         try:
-            pipe = build_pipeline(self.model, backend, options=options, scale=self.scale, workdir=tmp_path)
+            pipe = deploy_pipeline(self.model, backend, options=options, scale=self.scale, workdir=tmp_path)
             with device_lock("cuda:0"):
                 fig = measure_pipeline(pipe, config, floor_db=AGREEMENT_FLOOR_DB[options.precision], independent=True,
                                        conditions={"model": self.model, "variant": variant,

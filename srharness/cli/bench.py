@@ -48,7 +48,7 @@ def run(args) -> int:
 
     if args.model not in MODELS:
         raise CliError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
-    from srharness.perf_gpu import GPU_BACKENDS
+    from srharness.deploy.pipeline import GPU_BACKENDS
     if args.backend in GPU_BACKENDS or args.variants:
         from srharness.cli.bench_gpu import run_gpu
         return run_gpu(args)

@@ -34,7 +34,7 @@ def add_gpu_arguments(p) -> None:
     g.add_argument("--compare-independent", action="store_true",
                    help="also time a plain CUDA-event loop over the same module; fail beyond 10%% apart")
     g.add_argument("--variants", default=None, metavar="NAME,...|all",
-                   help="time these named variants (srharness.perf_gpu.timing_variants: backend + options; "
+                   help="time these named variants (srharness.deploy.pipeline.timing_variants: backend + options; "
                    "overrides --backend and the option flags) and print a markdown table with the H2D/compute/D2H split")
     g.add_argument("--no-e2e", action="store_true", help="skip the host end-to-end loop")
     g.add_argument("--no-caching-check", action="store_true", help="skip TEST04 (repeated vs distinct inputs)")
@@ -61,8 +61,8 @@ def run_gpu(args) -> int:
 
     from srharness.cli import CliError
     from srharness.perf import DEFAULT_UNSTABLE_CV, device_lock
-    from srharness.perf_gpu import (AGREEMENT_FLOOR_DB, GpuOptions, GpuPerfConfig, GpuUnavailable, build_pipeline,
-                                    measure_pipeline, resolve_backend, timing_variants)
+    from srharness.deploy.pipeline import deploy_pipeline, resolve_backend, timing_variants
+    from srharness.perf_gpu import AGREEMENT_FLOOR_DB, GpuOptions, GpuPerfConfig, GpuUnavailable, measure_pipeline
 
     batches = _batches(args)
     try:
@@ -89,7 +89,7 @@ def run_gpu(args) -> int:
                 config = GpuPerfConfig(warmup_iterations=args.warmup, warmup_seconds=max(args.warmup_seconds, 0.2),
                                        min_iterations=args.iterations, min_seconds=args.min_seconds, batch=batch,
                                        unstable_cv=DEFAULT_UNSTABLE_CV if args.unstable_cv is None else args.unstable_cv)
-                pipe = build_pipeline(args.model, backend, options=options, shape=args.shape, batch=batch,
+                pipe = deploy_pipeline(args.model, backend, options=options, shape=args.shape, batch=batch,
                                       scale=args.scale, workdir=Path(args.workdir or tmp), device=args.device)
                 with device_lock(f"{args.device}:0" if args.device == "cuda" else "cpu"):
                     fig = measure_pipeline(pipe, config, floor_db=AGREEMENT_FLOOR_DB[precision],

@@ -24,7 +24,10 @@ def add_parser(sub):
                        help="static input height x width (default: the model's small test shape)")
     shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width axes")
     p.add_argument("--weights", default=None, metavar="PATH",
-                   help="checkpoint to load (strict); default: deterministic random init")
+                   help="checkpoint to load (strict), or 'auto': the model's official checkpoint in the weights "
+                        "dir; default: deterministic random init (said so in the report)")
+    p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
+                                         "<$SRHARNESS_DATA_DIR>/weights)")
     p.add_argument("--rewrite-depth-to-space", action="store_true",
                    help="rewrite DepthToSpace into Reshape/Transpose/Reshape after export")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the ONNX file")
@@ -36,7 +39,11 @@ def run(args) -> int:
     from srharness.checkpoints import CheckpointError
     from srharness.export import ExportError, export_onnx
 
-    model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
+    from srharness.deploy import resolve_weights, weights_dir, weights_label
+    spec = model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
+    # resolved as eval and diagnose resolve them: an explicit file, or auto in the weights dir
+    weights = resolve_weights(args.weights, spec, args.scale, weights_dir=weights_dir(args.weights_dir)) \
+        if spec.has_torch else None
     legacy_max = types.legacy_opset_max()
     if args.exporter == "legacy" and args.opset is not None and args.opset > legacy_max:
         raise CliError(f"--opset {args.opset}: the legacy exporter writes opsets up to {legacy_max}; "
@@ -47,11 +54,11 @@ def run(args) -> int:
     try:
         with progress.status(f"exporting {args.model} x{args.scale} to ONNX ({args.exporter} exporter)"):
             result = export_onnx(args.model, args.output, scale=args.scale, opset=args.opset, exporter=args.exporter,
-                                 shape=args.shape, dynamic=args.dynamic, weights=args.weights,
+                                 shape=args.shape, dynamic=args.dynamic, weights=weights,
                                  rewrite=args.rewrite_depth_to_space)
     except (ExportError, CheckpointError) as exc:
         raise CliError(str(exc)) from None
-    info = result.to_dict()
+    info = {**result.to_dict(), "weights": weights_label(spec, weights)}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -59,6 +66,7 @@ def run(args) -> int:
     opset_note = "" if result.opset == result.requested_opset else \
         f"  (asked for {result.requested_opset}: the {result.exporter} exporter did not honour it)"
     print(f"  model     {args.model} x{args.scale}, exporter {result.exporter}")
+    print(f"  weights   {info['weights']}")
     print(f"  opset     {result.opset}{opset_note}")
     for kind, values in (("input", result.inputs), ("output", result.outputs)):
         for name, dims in values:
