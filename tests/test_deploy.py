@@ -91,24 +91,78 @@ def test_changed_forward_is_re_exported_by_eval_bench_and_diagnose(tmp_path):
 
 
 # ---------------------------------------------------------------- several outputs
-TUPLE = "(self.up(self.conv(x)), torch.sigmoid(self.up(self.conv(x))))"
+class _Progressive:
+    """A progressive-upsampling user network: forward returns (x2 logits, x2 image)."""
+
+    @staticmethod
+    def build(scale):
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3 * scale * scale, 3, padding=1)
+                self.up = nn.PixelShuffle(scale)
+
+            def forward(self, x):
+                y = self.up(self.conv(x))
+                return y, torch.sigmoid(y)
+        return Net()
 
 
-def test_tuple_output_without_sr_output_is_a_clear_error(tmp_path):
+def _register_progressive(**extra):
+    from srharness.registry import ModelSpec, register_model
+    return register_model(ModelSpec(name="progressive-user", builder=_Progressive.build, scales=(2,),
+                                    reference="user model", in_channels=3, input_range=1.0, upsamples=True,
+                                    guide_input_shape=(1, 3, 16, 16), guide_opset=13, **extra),
+                          replace_existing=True)
+
+
+@pytest.fixture
+def progressive(monkeypatch, tmp_path):
+    from srharness.models import MODELS
+    monkeypatch.setenv("SRHARNESS_EXPORT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
+    yield _register_progressive
+    if "progressive-user" in MODELS:
+        del MODELS["progressive-user"]
+
+
+def _eval_in_process(capsys, tmp_path, backend):
+    from srharness.cli import main
+    code = main(["eval", "progressive-user", "--dataset", "embedded", "--images", "camera", "--backend", backend,
+                 "--work-dir", str(tmp_path / "w"), "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tuple_output_without_sr_output_is_a_clear_error(progressive, capsys, tmp_path):
+    progressive()
     for backend in ("torch", "ort"):
-        p = _cli(tmp_path, *EVAL, "--backend", backend, "--work-dir", str(tmp_path / "w"), plugin_body=TUPLE,
-                 check=False)
-        assert p.returncode == 2, p.stderr
-        assert "sr_output" in p.stderr and "Traceback" not in p.stderr, p.stderr
+        code, _, err = _eval_in_process(capsys, tmp_path, backend)
+        assert code == 2, err
+        assert "sr_output" in err and "progressive-user" in err and "Traceback" not in err, err
 
 
-@pytest.mark.slow
-def test_tuple_output_with_sr_output_gives_the_figure_in_torch_and_ort(tmp_path):
-    want, _ = _psnr(tmp_path, "torch", PLAIN)       # the image the tuple carries at index 1
+def test_tuple_output_with_sr_output_gives_the_figure_in_torch_and_ort(progressive, capsys, tmp_path):
+    import torch
+
+    from srharness.deploy import load_module
+    from srharness.models import build_model
+    progressive(sr_output=1)
+    module = build_model("progressive-user", 2)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(module(x), torch.sigmoid(module.up(module.conv(x))))   # index 1, the image
+    assert set(module.state_dict()) == {"conv.weight", "conv.bias"}            # checkpoints load unchanged
+    figures = {}
     for backend in ("torch", "ort"):
-        out = json.loads(_cli(tmp_path, *EVAL, "--backend", backend, "--work-dir", str(tmp_path / "w"),
-                              plugin_body=TUPLE, extra=", sr_output=1").stdout)
-        assert out["mean_psnr"] == pytest.approx(want, abs=1e-3), backend
+        code, out, err = _eval_in_process(capsys, tmp_path, backend)
+        assert code == 0, err
+        figures[backend] = json.loads(out)["mean_psnr"]
+    assert figures["torch"] == pytest.approx(figures["ort"], abs=1e-3)
+    assert 5.0 < figures["torch"] < 40.0
+    assert load_module("progressive-user", 2, None) is not None
 
 
 def test_sr_output_picks_in_torch_and_onnx(tmp_path, monkeypatch):

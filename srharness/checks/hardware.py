@@ -283,10 +283,9 @@ class CudaChecks(_CardChecks):
         import torch
         if not torch.cuda.is_available():
             pytest.skip("torch.cuda is not available (torch built without CUDA or no GPU visible)")
-        from srharness.models import build_model
+        from srharness.deploy import deploy
         from srharness.perf import PerfConfig, measure
-        from srharness.runners.torch_runner import TorchRunner
-        runner = TorchRunner(build_model(self.model, self.scale), device="cuda", precision="fp16").build()
+        runner = deploy(self.model, self.scale, backend="torch-cuda-fp16").runner
         x = hw_case["inputs"][0]
 
         def call():

@@ -103,12 +103,11 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     """Localise (and optionally repair) the variant `cfg.backend` of a model on a dataset."""
     from srharness import protocols, quantize
     from srharness.data.datasets import load_dataset
-    from srharness.deploy import DeployError, deploy, load_module, weights_dir
+    from srharness.deploy import DeployError, deploy, weights_dir
     from srharness.metrics import psnr as psnr_of
     from srharness.models import get_model_spec
     from srharness.protocols import evaluate, get_protocol
     from srharness.runners.ort_runner import OrtRunner
-    from srharness.runners.torch_runner import TorchRunner
     say = progress or (lambda s: None)
     t_start = time.perf_counter()
     kind = variant_kind(cfg.backend)
@@ -125,12 +124,12 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     # the model and its fp32 ONNX file as `srharness eval` deploys them (srharness.deploy: weights
     # resolved once, the source-keyed export cache): a changed forward is a new file
     try:
-        deployed = deploy(spec, cfg.scale, backend="ort", weights=cfg.weights, workdir=work,
-                          weights_dir=weights_dir(cfg.weights_dir, cfg.data_dir), build=False)
+        reference = deploy(spec, cfg.scale, backend="torch", weights=cfg.weights, build=False,
+                           weights_dir=weights_dir(cfg.weights_dir, cfg.data_dir))
+        deployed = deploy(spec, cfg.scale, backend="ort", weights=reference.weights, workdir=work, build=False)
     except DeployError as exc:
         raise DiagnoseError(str(exc)) from None
-    model = load_module(spec, cfg.scale, deployed.weights)
-    weights_path, fp32 = deployed.weights, deployed.onnx
+    torch_runner, weights_path, fp32 = reference.runner, reference.weights, deployed.onnx
     preps = [protocol.prepare(s.hr(), cfg.scale, spec, name=s.name, sample=s) for s in dataset]
     inputs = [p.input.astype(np.float32) for p in preps]
     mode = quantize.INT8_BACKENDS.get(cfg.backend)
@@ -149,7 +148,6 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
 
     def keep(name, image, prep, score):
         torch_images[name] = image
-    torch_runner = TorchRunner(model)
     torch_result = evaluate(protocol, torch_runner.run, dataset, cfg.scale, spec, on_image=keep)
     rule, floor, rule_text = figure_rule(cfg, spec, protocol.name, kind)
     agreement = cfg.rule is not None
