@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from srharness.errors import InputError
+from srharness.yamlio import MAX_DEPTH, MAX_NODES, MAX_NUMBER_CHARS, load_yaml  # noqa: F401 (bounds: one place)
 
 RULE_TYPES = ("relative", "absolute", "exceeds", "none")
 SIDES = ("one-sided", "two-sided")
@@ -68,9 +68,6 @@ FILE_KEYS = {"model", "defaults", "figures"}
 DEFAULT_KEYS = {"scale", "rule", "dataset", "protocol", "hardware", "backend", "precision", "unit", "conditions"}
 _EPS = 1e-12  # float noise only; tolerances are never widened
 MAX_FILE_BYTES = 1 << 20      # the largest golden file today is ~20 KB
-MAX_DEPTH = 32                # a golden nests 4 levels (file / figures / figure / rule)
-MAX_NODES = 200_000
-MAX_NUMBER_CHARS = 40         # no published figure has more digits; 5000-digit ints cost quadratic time
 MAX_ABS_VALUE = 1e15          # no figure (dB, fps, params in M, ms) comes near; beyond it is a typo
 _ID = re.compile(r"[^\s]{1,200}")
 # Names in published figures for setups srharness does not run itself (the guide's own GPU box, a
@@ -217,93 +214,9 @@ class GoldenSet:
         return [(g, self.get(g.compared_with)) for g in self if g.compared_with]
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, aliases, deep nesting, too many nodes, huge numbers."""
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.constructor.ConstructorError(
-                None, None, f"alias *{event.anchor} refused: golden files do not use anchors/aliases "
-                "(an alias can expand a small file into gigabytes); write the values out", event.start_mark)
-        self._nodes += 1
-        if self._nodes > MAX_NODES:
-            raise yaml.constructor.ConstructorError(None, None, f"more than {MAX_NODES} YAML nodes",
-                                                    self.peek_event().start_mark)
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                        self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key!r}",
-                                                        key_node.start_mark) from None
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1}); "
-                    "YAML would keep only the last one", key_node.start_mark)
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep)
-
-    def construct_yaml_int(self, node):
-        if len(node.value) > MAX_NUMBER_CHARS:
-            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value)} characters",
-                                                    node.start_mark)
-        return super().construct_yaml_int(node)
-
-    def construct_yaml_float(self, node):
-        if len(node.value) > MAX_NUMBER_CHARS:
-            raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value)} characters",
-                                                    node.start_mark)
-        return super().construct_yaml_float(node)
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
-_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_yaml_map)
-
-
 def read_yaml(path: Path):
-    """The YAML document of a golden file, read with every bound above; GoldenError names the file."""
-    try:
-        if path.exists() and not path.is_file() and not path.is_dir():   # a FIFO or /dev/zero never ends
-            raise GoldenError(f"{path}: not a regular file; give a golden .yaml file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise GoldenError(f"{path}: {size} bytes, more than {MAX_FILE_BYTES}: not a golden file")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise GoldenError(f"{path}: no such golden file") from None
-    except IsADirectoryError:
-        raise GoldenError(f"{path}: is a folder; give a golden .yaml file") from None
-    except OSError as exc:
-        raise GoldenError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GoldenError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                          "save the file as UTF-8") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise GoldenError(f"{path}: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise GoldenError(f"{path}: nested too deeply to be a golden file") from None
+    """The YAML document of a golden file, read with every bound (srharness.yamlio); GoldenError names the file."""
+    return load_yaml(path, what="golden file", error=GoldenError, max_bytes=MAX_FILE_BYTES)
 
 
 def _check_name(kind: str, name, where: str, path: Path) -> None:

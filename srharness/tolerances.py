@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from srharness import resources
 from srharness.errors import InputError
 
@@ -50,7 +48,8 @@ class Tolerance:
 @lru_cache(maxsize=None)
 def load_tolerances(path: str | Path = TOLERANCES_FILE) -> dict[str, Tolerance]:
     path = Path(path)
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    from srharness.yamlio import load_yaml
+    doc = load_yaml(path, what="tolerances file", error=ToleranceError)
     if not isinstance(doc, dict):
         raise ToleranceError(f"{path}: a mapping of tolerance name -> {{what, rule, unit, values, rationale}}")
     out = {}

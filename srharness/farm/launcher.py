@@ -60,7 +60,10 @@ KNOWN_KEYS = {"nightly", "require", "out_dir", "shard_timeout", "hosts_per_hardw
 
 def load_farm_config(path: str | Path) -> FarmConfig:
     from srharness.nightly import NightlyConfigError, load_config, read_settings
-    path = Path(path).resolve()
+    given = Path(path)
+    if given.exists() and not given.is_file():   # a FIFO, a device, a symlink to /dev/zero: named as given
+        raise FarmError(f"farm config {given}: not a regular file; give a farm config (.yaml)")
+    path = given.resolve()
     where = f"farm config {path}"
     raw = read_settings(path, where=where, example="farm.example.yaml", known=KNOWN_KEYS, error=FarmError)
     if not isinstance(raw.get("nightly"), str):

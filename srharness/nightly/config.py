@@ -57,16 +57,17 @@ KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_di
               "single_file", "workers", "report_name", "pytest_args", "require_figures", "compare_fail"}
 
 
+MAX_WORKERS = 1024    # pytest-xdist processes; more is a typo, not a machine
+
+
 def read_settings(path: Path, *, where: str, example: str, known: set[str], error: type[Exception]) -> dict:
     """A YAML settings file (nightly, farm) as a mapping with only `known` keys, or `error` naming
     the file and the fix."""
-    import yaml
-    if not path.is_file():
+    from srharness.yamlio import load_yaml
+    if not os.path.lexists(path):
         raise error(f"{where}: no such file (copy {example} and edit it)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise error(f"{where}: not valid YAML: {exc}") from None
+    what = where[:-len(str(path))].strip() if where.endswith(str(path)) else "settings file"
+    raw = load_yaml(path, what=what, error=error, example=example)
     if not isinstance(raw, dict):
         raise error(f"{where}: expected a mapping of settings at the top level")
     unknown = sorted(set(raw) - known)
@@ -76,7 +77,10 @@ def read_settings(path: Path, *, where: str, example: str, known: set[str], erro
 
 
 def load_config(path: str | Path) -> NightlyConfig:
-    path = Path(path).resolve()
+    given = Path(path)
+    if given.exists() and not given.is_file():   # a FIFO, a device, a symlink to /dev/zero: named as given
+        raise NightlyConfigError(f"nightly config {given}: not a regular file; give a nightly config (.yaml)")
+    path = given.resolve()
     where = f"nightly config {path}"
     raw = read_settings(path, where=where, example="nightly.example.yaml", known=KNOWN_KEYS, error=NightlyConfigError)
 
@@ -115,8 +119,9 @@ def load_config(path: str | Path) -> NightlyConfig:
         raise NightlyConfigError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
     workers = raw.get("workers")
     if workers is not None and not (workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool)
-                                                          and workers >= 0)):
-        raise NightlyConfigError(f"{where}: field 'workers' must be 'auto' or a whole number, got {workers!r}")
+                                                          and 0 <= workers <= MAX_WORKERS)):
+        raise NightlyConfigError(f"{where}: field 'workers' must be 'auto' or a whole number in 0..{MAX_WORKERS}, "
+                                 f"got {workers!r}")
     single = raw.get("single_file", False)
     if not isinstance(single, bool):
         raise NightlyConfigError(f"{where}: field 'single_file' must be true or false, got {single!r}")

@@ -120,6 +120,9 @@ def _coerce(fname: str, value):
     return value
 
 
+MAX_SIDE = 8192   # pixels: a protocol's crop or stretch side (an 8K frame); 100000 would allocate ~224 GiB
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -147,16 +150,17 @@ def _field_problems(p) -> list[tuple[str, str]]:
                                       f"{_did_you_mean(k, MODEL_KINDS)}"))
     for fname in ("centre_crop", "letterbox"):
         v = getattr(p, fname)
-        if v is not None and not (_is_int(v) and v > 0):
-            bad.append((fname, f"must be null or a positive integer, got {v!r}"))
+        if v is not None and not (_is_int(v) and 0 < v <= MAX_SIDE):
+            bad.append((fname, f"must be null or a whole number of pixels in 1..{MAX_SIDE}, got {v!r}"))
     if p.centre_crop and p.letterbox:
         bad.append(("letterbox", "centre_crop and letterbox exclude each other; give one"))
     st = p.input_stretch
-    if st is not None and not (isinstance(st, tuple) and len(st) == 2 and all(_is_int(v) and v > 0 for v in st)):
-        bad.append(("input_stretch", f"must be null or [H, W] positive integers, got {st!r}"))
+    if st is not None and not (isinstance(st, tuple) and len(st) == 2 and all(_is_int(v) and 0 < v <= MAX_SIDE
+                                                                              for v in st)):
+        bad.append(("input_stretch", f"must be null or [H, W], whole numbers of pixels in 1..{MAX_SIDE}, got {st!r}"))
     if not isinstance(p.transpose, bool):
         bad.append(("transpose", f"must be true or false, got {p.transpose!r}"))
-    if not ((_is_int(p.shave) and p.shave >= 0) or (isinstance(p.shave, str) and _SHAVE.match(p.shave))):
+    if not ((_is_int(p.shave) and 0 <= p.shave <= MAX_SIDE) or (isinstance(p.shave, str) and _SHAVE.match(p.shave))):
         bad.append(("shave", f"{p.shave!r} not allowed; allowed: a pixel count (0, 4, ...), scale, scale+N"))
     if p.data_range not in (1.0, 255.0):
         bad.append(("data_range", f"{p.data_range!r} not allowed; allowed: 255, 1"))

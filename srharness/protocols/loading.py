@@ -26,6 +26,13 @@ def protocol_from_dict(data: dict, where: str = "<dict>") -> Protocol:
     where = f"{where}: protocol {name!r}"
     fields = {k: _coerce(k, v) for k, v in data.items() if k not in ("extends", "name")}
     base = data.get("extends")
+    if base is not None and not isinstance(base, str):
+        raise ProtocolError(f"{where}: key 'extends' names ONE protocol (text), got {base!r:.80}; "
+                            "derive from one and set the fields that differ")
+    if name in BUILTIN_PROTOCOLS and base != name:
+        # a file named like a built-in would print "protocol: benchmark, deviations: []" with other rules
+        raise ProtocolError(f"{where}: {name!r} is a built-in protocol's name; give yours another name "
+                            f"(extends: {name} keeps its fields and lists what you change)")
     if "guide" not in fields:             # not the base's guide: this file is the source
         fields["guide"] = f"{where.split(': protocol')[0]}" + (f" (extends {base})" if base else "")
     if base is not None and base not in PROTOCOLS:
@@ -39,14 +46,9 @@ def protocol_from_dict(data: dict, where: str = "<dict>") -> Protocol:
 
 def load_protocols(path: str | Path) -> list[Protocol]:
     """Every protocol in a YAML file (one mapping with `name`, or `protocols: [...]`); not registered."""
-    import yaml
+    from srharness.yamlio import load_yaml
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ProtocolError(f"{path}: cannot read the protocol file ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ProtocolError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, what="protocol file", error=ProtocolError)
     if isinstance(data, dict) and "protocols" in data:
         extra = sorted(set(data) - {"protocols"})
         if extra:
