@@ -136,3 +136,31 @@ def test_run_tiled_matches_full_run():
     tiled = run_tiled(run, x, scale=2, tile=64, overlap=24, multiple=2)
     assert tiled.shape == full.shape
     assert np.abs(tiled - full).max() < 1e-3 * 255
+
+
+def test_lr_precision_float_feeds_the_unrounded_lr_to_an_lr_input_model():
+    """lr_precision: float gives a Y-channel LR-input model the float LR of the MATLAB resize (the
+    MATLAB double pipeline); the default (uint8) and every built-in protocol feed the rounded LR."""
+    from srharness.data.colour import matlab_y
+    from srharness.data.datasets import load_dataset
+    from srharness.data.imresize import matlab_imresize
+    from srharness.protocols import PROTOCOLS, ProtocolError, get_protocol
+    from srharness.registry import ModelSpec
+    y_lr = ModelSpec(name="y-lr-user", builder=lambda scale: None, scales=(2,), reference="t", in_channels=1,
+                     input_range=1.0, upsamples=True, guide_input_shape=(1, 1, 8, 8), guide_opset=13)
+    sample = load_dataset("embedded").subset(["camera"]).samples[0]
+    hr = sample.hr()
+    hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+    float_lr = matlab_imresize(hr.astype(np.float64), 0.5)
+    rounded = np.floor(np.clip(float_lr, 0, 255) + 0.5)
+    benchmark = get_protocol("benchmark")
+    matlab_float = benchmark.with_params(resize_rounding="none", lr_precision="float")
+    uint8_fed = benchmark.with_params(resize_rounding="none")
+    got_float = matlab_float.prepare(hr, 2, y_lr, name="camera").input[0, 0].astype(np.float64)
+    got_uint8 = uint8_fed.prepare(hr, 2, y_lr, name="camera").input[0, 0].astype(np.float64)
+    np.testing.assert_allclose(got_float, matlab_y(float_lr) / 255.0, atol=1e-6)
+    np.testing.assert_allclose(got_uint8, matlab_y(rounded.astype(np.uint8)) / 255.0, atol=1e-6)
+    assert np.abs(got_float - got_uint8).max() > 1e-4
+    assert all(p.lr_precision == "uint8" for p in PROTOCOLS.values())      # existing figures unchanged
+    with pytest.raises(ProtocolError, match="lr_precision"):
+        benchmark.derive("float-needs-none", lr_precision="float")       # rounding final: no float LR

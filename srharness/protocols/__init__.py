@@ -54,6 +54,9 @@ Fields (YAML key: allowed values, default = `benchmark`):
     resize          matlab | pil-bicubic | opencv-bicubic | opencv-bilinear: the down/up bicubic
     resize_rounding per-pass | final | none: MATLAB resize of uint8 images: round after each
                     1-D pass (imresizemex), once per resize, or float64 throughout
+    lr_precision    uint8 | float: the LR an LR-input model (y-lr, rgb) is fed: rounded to uint8
+                    (an image file's bytes), or the float64 LR of a MATLAB resize with
+                    resize_rounding none (the MATLAB double pipeline); HR-size models get the bicubic
     input_stretch   null | [H, W]: the model input is stretched to H x W (`stretch_resize`) and
                     the reference resized to the output size (the VastAI vdsp Resize)
     stretch_resize  opencv-bilinear | opencv-bicubic | pil-bicubic | matlab

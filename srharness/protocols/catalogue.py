@@ -8,7 +8,7 @@ from .protocol import Protocol
 # ------------------------------------------------------------------ the guide protocols
 BENCHMARK = Protocol(
     "benchmark", guide="standard SR benchmark (MATLAB eval code, BasicSR psnr_ssim.py)",
-    tunable=("bicubic_source", "resize_rounding"))
+    tunable=("bicubic_source", "resize_rounding", "lr_precision"))
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in [
     BENCHMARK,

@@ -37,6 +37,7 @@ CHOICES: dict[str, tuple] = {
     "bicubic_source": ("resize", "dataset", "dataset-if-available"),
     "resize": RESIZES,
     "resize_rounding": ("per-pass", "final", "none"),
+    "lr_precision": ("uint8", "float"),
     "stretch_resize": RESIZES,
     "input_dtype": ("float32", "uint8"),
     "y_convention": ("matlab", "y256", "opencv"),
@@ -77,6 +78,9 @@ WORDS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "resize_rounding": ("resize rounding", {"per-pass": "uint8, rounded after each 1-D pass (MATLAB imresizemex)",
                                             "final": "uint8, rounded once per resize",
                                             "none": "float64 throughout (bytes only where an RGB model reads the LR)"}.get),
+    "lr_precision": ("LR fed to the model", {"uint8": "the LR rounded to uint8, as an image file holds it",
+                                             "float": "the float64 LR of the resize, unrounded (MATLAB double); "
+                                                      "a dataset's own LR files stay uint8"}.get),
     "input_stretch": ("input stretch", lambda v: "none" if v is None else
                       f"model input stretched to {v[0]}x{v[1]}; reference resized to the output size"),
     "stretch_resize": ("stretch resize", _RESIZE_WORDS.get),
@@ -177,6 +181,11 @@ def _field_problems(p) -> list[tuple[str, str]]:
         bad.append(("transpose", "applies to one-plane (Y) inputs; models must be y-hr / y-lr"))
     if p.score_against == "bicubic-input" and models - set(Y_KINDS):
         bad.append(("score_against", "bicubic-input is defined for Y models (y-hr / y-lr)"))
+    if p.lr_precision == "float" and (p.resize != "matlab" or p.resize_rounding != "none"):
+        bad.append(("lr_precision", "float feeds the unrounded LR of the MATLAB resize: it needs resize: matlab "
+                                    f"and resize_rounding: none (here {p.resize}, {p.resize_rounding})"))
+    if p.lr_precision == "float" and p.input_dtype == "uint8":
+        bad.append(("lr_precision", "float contradicts input_dtype: uint8"))
     if p.input_dtype == "uint8" and models & set(Y_KINDS):
         bad.append(("input_dtype", "uint8 is for RGB models on [0, 255]"))
     return bad

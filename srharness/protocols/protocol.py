@@ -43,6 +43,7 @@ class Protocol:
     bicubic_source: str = "resize"
     resize: str = "matlab"
     resize_rounding: str = "final"
+    lr_precision: str = "uint8"        # the LR an LR-input model gets: uint8-rounded, or the resize's float
     input_stretch: tuple[int, int] | None = None
     stretch_resize: str = "opencv-bilinear"
     input_dtype: str = "float32"
@@ -211,7 +212,8 @@ class Protocol:
             steps.append(f"letterbox {self.letterbox} ({self.letterbox_resize}) + zero pad")
         steps.append("modcrop" if self.modcrop == "crop" else f"modcrop by {self.resize} resize")
         lr = "dataset LR or " if self.lr_source == "dataset-if-available" else ""
-        steps.append(f"LR = {lr}{self.resize}" + (f" ({self.resize_rounding})" if self.resize == "matlab" else ""))
+        steps.append(f"LR = {lr}{self.resize}" + (f" ({self.resize_rounding})" if self.resize == "matlab" else "")
+                     + (", fed as float" if self.lr_precision == "float" else ""))
         if self.bicubic_source != "resize":
             steps.append("bicubic input from the dataset")
         if self.input_stretch:
@@ -309,7 +311,8 @@ class Protocol:
             bicubic = self._upscale(lr, lr_float, (w, h), scale)
 
         # model input
-        src = bicubic if at_hr else lr
+        # an LR-input model gets the LR as a file holds it (uint8), or the resize's float LR
+        src = bicubic if at_hr else (lr_float if self.lr_precision == "float" and lr_float is not None else lr)
         if kind in Y_KINDS:
             plane = _y(src, self.y_convention)
             if self.input_stretch:
