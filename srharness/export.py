@@ -286,6 +286,8 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
         proto = onnx.load(str(raw))
     except ExportError:
         raise
+    except OSError as exc:    # a full disk or a read-only work folder: the file asked for, not our temporary
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(out_path)) from None
     except Exception as exc:  # the exporters raise many types; the message is what matters
         raise ExportError(f"{name or type(model).__name__}: {exporter} export at opset {opset} failed: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc

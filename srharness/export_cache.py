@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from srharness.errors import SrHarnessError, UsageError
+
 CACHE_ENV = "SRHARNESS_EXPORT_CACHE"
 # srharness files an export depends on besides the model's own code (globs under the package)
 EXPORT_SOURCES = ("export.py", "checkpoints.py", "fileio.py")
@@ -40,11 +42,30 @@ PACKAGE = Path(__file__).parent
 
 
 def cache_dir_from_env(default: Path) -> Path | None:
-    """SRHARNESS_EXPORT_CACHE=DIR, =off for none (every session exports afresh), unset: default."""
+    """SRHARNESS_EXPORT_CACHE=DIR, =off for none (every session exports afresh), unset: default.
+    A value naming a file, or a folder this process cannot write (a read-only mount), is a
+    UsageError naming the variable, before any export."""
     value = os.environ.get(CACHE_ENV, "")
     if value.lower() in ("off", "0", "no", "false"):
         return None
-    return Path(value) if value else default
+    folder = Path(value) if value else default
+    where = f"{CACHE_ENV}={value}" if value else f"the export cache {folder} (set {CACHE_ENV}=DIR or =off)"
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{where}: {folder} is not a folder; point {CACHE_ENV} at a folder (or =off)",
+                         subject=str(folder))
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"{where}: {existing} is a file, so {folder} cannot be made; point {CACHE_ENV} at a folder",
+                         subject=str(folder))
+    try:    # the one sure test of a read-only mount, sysfs, another user's folder: make a file there
+        folder.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{where}: {folder} is not writable ({exc.strerror or exc}: a read-only mount or another "
+                         f"user's folder); point {CACHE_ENV} at a writable folder, or =off", subject=str(folder)) from None
+    return folder
 
 
 def _is_library_file(path: str) -> bool:
@@ -136,17 +157,68 @@ def _lock_path(path: Path) -> Path:
     return path.parent / ".locks" / (path.name + ".lock")
 
 
+LOCK_TIMEOUT_ENV = "SRHARNESS_EXPORT_LOCK_TIMEOUT_S"
+LOCK_TIMEOUT_S = 1800.0       # a whole RCAN export takes minutes; a lock held longer is a stuck process
+
+
+class ExportCacheLockTimeout(SrHarnessError, TimeoutError):
+    """The export cache lock stayed held past the bound; the message names the lock and its holder."""
+
+
+def _lock_timeout() -> float:
+    raw = os.environ.get(LOCK_TIMEOUT_ENV)
+    if not raw:
+        return LOCK_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 7 * 24 * 3600:
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r}: give the seconds to wait for the export cache lock (>= 0)")
+    return value
+
+
+def _holder(f) -> str:
+    try:
+        f.seek(0)
+        pid = f.read(32).strip()
+    except OSError:
+        pid = ""
+    return f"PID {pid}" if pid.isdigit() else "another process"
+
+
 @contextlib.contextmanager
 def _locked(path: Path, blocking: bool = True):
-    """An exclusive lock on `path`'s lock file; yields False (not locked) when non-blocking and busy."""
+    """An exclusive lock on `path`'s lock file; yields False (not locked) when non-blocking and busy.
+    Blocking waits say who holds it ("waiting for the export cache lock held by PID N") and give
+    up after SRHARNESS_EXPORT_LOCK_TIMEOUT_S with an error naming the lock and the holder."""
     lock = _lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not blocking:
+                yield False
+                return
+            limit, start = _lock_timeout(), time.monotonic()
+            import sys
+            print(f"srharness: waiting for the export cache lock held by {_holder(f)} ({lock}); giving up after "
+                  f"{limit:g} s", file=sys.stderr, flush=True)
+            while True:
+                time.sleep(min(0.5, max(limit, 0.01)))
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() - start >= limit:
+                        raise ExportCacheLockTimeout(f"gave up after {limit:g} s waiting for the export cache lock {lock} held by "
+                                       f"{_holder(f)}; if that process is stuck, end it (or set {CACHE_ENV}=off, or "
+                                       f"raise {LOCK_TIMEOUT_ENV})", subject=str(lock)) from None
+        try:
+            f.seek(0), f.truncate(), f.write(str(os.getpid())), f.flush()   # who holds it, for the next waiter
+        except OSError:
+            pass
         try:
             yield True
         finally:

@@ -215,7 +215,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
         check_destination(path)        # again: something may have appeared there while we wrote
         os.replace(tmp, path)
-    except OSError:
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == str(tmp):   # name the file asked for, not our temporary
+            raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     except Exception as exc:
         if _low_space(path.parent):

@@ -1559,7 +1559,7 @@ add(
     _onnx_case("onnx-expand-14gb", _expand_bomb, expect=("{tmp}/model/m.onnx", "GiB"),
                unsafe_before="traceback"),   # the issue: onnxruntime's allocation failure as a traceback
     _onnx_case("onnx-loop-2e62", _loop_forever, expect=("{tmp}/model/m.onnx", "timed out after 2 s"),
-               env={"SRHARNESS_ORT_TIMEOUT_S": "2"}),
+               env={"SRHARNESS_ORT_TIMEOUT_S": "2"}, unsafe_before="hang"),   # onnxruntime never returns to Python
     _onnx_case("onnx-nan-output", _simple([_node("Div", ["z", "z"], ["n"]), _node("Add", ["input", "n"], ["output"])],
                                           [_vi("input", [1, 1, "h", "w"])], [_vi("output", [1, 1, "h", "w"])],
                                           inits=[__import__("onnx").helper.make_tensor("z", 1, [], [0.0])]),
@@ -1779,6 +1779,88 @@ add(
     Case("golden-link-to-dev-zero", "config", setup=_both(lambda t: (t / "g").mkdir(),
                                                           lambda t: os.symlink("/dev/zero", t / "g" / "rdn.yaml")),
          argv=["golden", "check", "{tmp}/g/rdn.yaml"], expect=("{tmp}/g/rdn.yaml", "regular file")),
+)
+
+# ---------------------------------------------------------------- cache and faults (ENOSPC simulated by monkeypatching)
+def _enospc(target: str):
+    """A context: `target` raises ENOSPC as the file system would, without naming a path."""
+    def ctx(_tmp: Path):
+        from unittest import mock
+        return mock.patch(target, side_effect=OSError(28, "No space left on device"))
+    return ctx
+
+
+def _cache_env(tmp: Path):
+    from srharness.export_cache import cache_dir_from_env
+    return cache_dir_from_env(tmp / "default-cache")
+
+
+_HELD_LOCKS: list = []
+
+
+def _hold_export_lock(tmp: Path):
+    """Another process holds the export lock of entry m-k (flock is per open file: a second open conflicts)."""
+    import fcntl
+    lock = tmp / "cache" / ".locks" / "m-k.onnx.lock"
+    lock.parent.mkdir(parents=True)
+    f = open(lock, "w")
+    f.write("424242")
+    f.flush()
+    fcntl.flock(f, fcntl.LOCK_EX)
+    _HELD_LOCKS.append(f)
+
+
+def _cache_get(tmp: Path):
+    from srharness.export_cache import ExportCache
+    try:
+        return ExportCache(tmp / "cache").get("m", "k", export=lambda out: out.write_bytes(b"x"),
+                                              describe=lambda out: None)
+    finally:
+        while _HELD_LOCKS:
+            _HELD_LOCKS.pop().close()
+
+
+def _archive(tmp: Path):
+    from srharness.report.history import archive_summary
+    return archive_summary({"schema": "srharness-summary/2", "identity": {}}, tmp / "h")
+
+
+add(
+    Case("cache-env-is-file", "cache", setup=_write("f", "x"), call=_cache_env, env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f"},
+         expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f", "folder")),
+    Case("cache-env-under-file", "cache", setup=_write("f", "x"), call=_cache_env,
+         env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f/sub"}, expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f")),
+    Case("cache-env-read-only", "cache", call=_cache_env, env={"SRHARNESS_EXPORT_CACHE": "/proc/srharness-cache"},
+         expect=("SRHARNESS_EXPORT_CACHE", "/proc/srharness-cache", "writable")),
+    Case("cache-env-is-file-eval", "cache", setup=_write("f", "x"), env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f"},
+         argv=["eval", "srcnn", "--backend", "ort", "--images", "camera", "--work-dir", "{tmp}/work"],
+         expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f")),
+    Case("cache-env-is-fifo", "cache", setup=_fifo("f"), call=_cache_env, env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f"},
+         expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f")),
+    Case("cache-lock-held", "cache", setup=_hold_export_lock, call=_cache_get,
+         env={"SRHARNESS_EXPORT_LOCK_TIMEOUT_S": "1"}, expect=("export cache lock", "PID 424242", "m-k.onnx.lock")),
+    Case("cache-lock-timeout-env-bad", "cache", setup=_hold_export_lock, call=_cache_get,
+         env={"SRHARNESS_EXPORT_LOCK_TIMEOUT_S": "abc"}, expect=("SRHARNESS_EXPORT_LOCK_TIMEOUT_S", "abc")),
+    Case("enospc-export", "cache", context=_enospc("torch.onnx.export"), argv=["export", "srcnn", "-o", "{tmp}/m.onnx"],
+         expect=("{tmp}/m.onnx", "No space")),
+    Case("enospc-export-rename", "cache", context=_enospc("os.replace"), argv=["export", "srcnn", "-o", "{tmp}/m.onnx"],
+         expect=("{tmp}/m.onnx", "No space")),
+    Case("enospc-train-checkpoint", "cache", context=_enospc("torch.save"), argv=_train(),
+         expect=("{tmp}/run", "No space")),
+    Case("enospc-eval-work-dir", "cache", context=_enospc("torch.onnx.export"),
+         env={"SRHARNESS_EXPORT_CACHE": "{tmp}/cache"},
+         argv=["eval", "srcnn", "--backend", "ort", "--images", "camera", "--work-dir", "{tmp}/work"],
+         expect=("{tmp}/cache", "No space")),
+    Case("enospc-summary-json", "cache", context=_enospc("os.replace"),
+         call=lambda tmp: __import__("srharness.report", fromlist=["x"]).write_json_atomic(tmp / "s.json", {}),
+         expect=("{tmp}/s.json", "No space"), errors=("OSError",)),
+    Case("enospc-history-archive", "cache", context=_enospc("os.replace"), call=_archive,
+         expect=("{tmp}/h/runs", "No space"), errors=("OSError",)),
+    Case("enospc-merge-copy", "cache", context=_enospc("shutil.copy2"),
+         argv=["merge", "-o", "{tmp}/deep/a/b/out", "--no-report", "{tmp}/in/s"], setup=_shard(),
+         expect=("{tmp}/deep/a/b/out", "No space")),
+    Case("enospc-mkdir-work-dir", "cache", context=_enospc("pathlib.Path.mkdir"),
+         argv=["export", "srcnn", "-o", "{tmp}/new/m.onnx"], expect=("{tmp}/new/m.onnx", "No space")),
 )
 
 

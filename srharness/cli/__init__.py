@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         message = user_error_message(exc)
         if message is None:
             raise
+        if isinstance(exc, OSError) and exc.filename is None:   # "[Errno 28] No space left" names no path
+            where = [str(getattr(args, a)) for a in ("out", "output", "work_dir", "out_dir", "history")
+                     if getattr(args, a, None)]
+            if where:
+                message += f" (while writing under {', '.join(where)}; free some space or write elsewhere)"
         return report_error(args, message)
 
 
