@@ -102,21 +102,37 @@ def test_vacc_vdsr_task_accuracy_with_fake_tools(tmp_path):
     assert verdicts["vdsr/x4/set5/psnr/vsx-runstream-fp16"]["verdict"] == "not-judged"
     builds = [c for c in commands if c.startswith("vamc compile")]
     assert len(builds) == 4          # agreement fp16/int8 at the test shape, figures fp16/int8 at 256x256
-    accuracy_runs = [c for c in commands if "-s '[1,256,256]' --datalist" in c]
+    # a one-channel model is fed 3 stacked Y planes, as the vendor's image2npz.py (vsx asserts c == 3)
+    accuracy_runs = [c for c in commands if "-s '[3,256,256]' --datalist" in c]
     assert len(accuracy_runs) == 2
 
 
-def test_cuda_srcnn_with_fake_trtexec(tmp_path):
-    """No GPU here: the fake nvidia-smi makes the cuda marker run, trtexec is the fake, and the
-    torch-cuda check skips because torch.cuda is not available."""
-    proc, commands = run_suite(["-m", "cuda", "suites/srcnn"], tmp_path, fakes=True)
+@pytest.mark.parametrize("trt", ["8.6", "10.16", "11.1"])
+def test_cuda_srcnn_with_fake_trtexec(tmp_path, trt):
+    """No GPU here: the fake nvidia-smi makes the cuda marker run, trtexec is the strict fake of one
+    TensorRT version (its options from that tag's sampleOptions.cpp), and the torch-cuda check skips
+    because torch.cuda is not available. The T4 figure records the version, the flags and the
+    timing mode."""
+    summary = tmp_path / "summary.json"
+    proc, commands = run_suite(["-m", "cuda", "suites/srcnn", "--sr-summary-json", str(summary)], tmp_path,
+                               fakes=True, extra_env={"SRHARNESS_FAKE_TRTEXEC_VERSION": trt})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # 1 torch-cuda check of CudaChecks + the 17 GPU checks of srharness.checks.gpu skip without torch.cuda
     assert "2 passed, 18 skipped" in proc.stdout and "torch.cuda is not available" in proc.stdout
-    build, infer = commands[1], commands[2]
-    assert build.startswith("trtexec --onnx=") and "/srcnn_x2.onnx --fp16 --saveEngine=" in build
+    build = next(c for c in commands if c.startswith("trtexec --onnx="))
+    infer = next(c for c in commands if c.startswith("trtexec --loadEngine=") and "--loadInputs" in c)
+    if trt == "11.1":    # no --fp16 in TensorRT 11: the fp16 ONNX (float32 IO kept) carries the precision
+        assert "/srcnn_x2.fp16.onnx --saveEngine=" in build and "--fp16" not in build
+    else:
+        assert "/srcnn_x2.onnx --fp16 --saveEngine=" in build
     assert "--shapes" not in build          # a static-shape ONNX takes no --shapes
     assert "--loadInputs=input.1:" in infer and "--exportOutput=" in infer
+    fps = next(v for v in json.loads(summary.read_text())["verdicts"]
+               if v["metric"] == "fps" and v["backend"] == "tensorrt")
+    cond = fps["conditions"]
+    assert cond["tensorrt"] == {"8.6": "8.6.1", "10.16": "10.16.0", "11.1": "11.1.0"}[trt]
+    assert cond["trtexec_flags"] == ([] if trt == "11.1" else ["--fp16"])
+    assert cond["timing_mode"]["cuda_graph"] is (trt == "11.1")
 
 
 @pytest.mark.parametrize("marker, suite", [("ascend", "suites/rdn"), ("vacc", "suites/rcan")])

@@ -2,6 +2,7 @@
 trtexec), the process wrapper's timeouts and failures, and the runners against the fake tools."""
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_vamc_yaml_int8_kl(tmp_path):
                           calibrate_mode="kl_divergence", dataset_path=tmp_path, process_ops=vacc.process_ops_y(256, 256))
     doc = yaml.safe_load(vacc.write_yaml(vacc.vamc_yaml(cfg), tmp_path / "c.yaml").read_text())
     assert doc["frontend"] == {"shape": {"input": [1, 1, 256, 256]}, "type": "onnx", "checkpoint": "/m/vdsr.onnx", "dtype": "fp32"}
+    # the vendor writes `norm_type: None` (the string) in official_vdsr.yaml, not YAML null
+    assert {"type": "Normalize", "norm_type": "None"} in doc["dataset"]["process_ops"]
+    assert "norm_type: None" in (tmp_path / "c.yaml").read_text()
     assert doc["backend"]["type"] == "tvm_vacc" and doc["backend"]["dtype"] == "int8"
     assert doc["backend"]["quantize"] == {"calibrate_mode": "kl_divergence", "quantize_per_channel": True}
     assert doc["dataset"]["sampler"] == {"suffix": "png", "get_data_num": 5}
@@ -133,11 +137,178 @@ def test_vamp_argv_perf_and_accuracy():
 
 
 def test_vdsp_params():
-    op = vacc.vdsp_params(1920, 1080)["vdsp_op"][0]
+    op = vacc.vdsp_params(1920, 1080)
     assert op["OpType"] == "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR"
     assert op["OpConfig"]["IimageFormat"] == "RGB_PLANAR" and op["OpConfig"]["OimageHeight"] == 1080
     assert op["OpConfig"]["NormaType"] == "DIV255_MINUSMEAN_DIVSTD"
-    assert vacc.vdsp_params(8, 8, div255=False)["vdsp_op"][0]["OpConfig"]["NormaType"] == "MINUSMEAN_DIVSTD"
+    assert vacc.vdsp_params(8, 8, div255=False)["OpConfig"]["NormaType"] == "MINUSMEAN_DIVSTD"
+
+
+# ---------------------------------------------------------------- VastAI: against the vendor's own files
+VENDOR = ROOT / "fixtures" / "vendor_specs" / "vastai"
+
+
+def _structure(obj, path=""):
+    """{key path: type name} of a JSON/YAML document (lists by their item type)."""
+    if isinstance(obj, dict):
+        out = {path: "object"}
+        for k, v in obj.items():
+            out.update(_structure(v, f"{path}/{k}"))
+        return out
+    if isinstance(obj, list):
+        return {path: "list", **{p: t for item in obj[:1] for p, t in _structure(item, f"{path}[]").items()}}
+    return {path: "number" if isinstance(obj, (int, float)) and not isinstance(obj, bool) else type(obj).__name__}
+
+
+@pytest.mark.parametrize("vendor_file, width, height, div255", [
+    ("official-vdsr-vdsp_params.json", 256, 256, True), ("basicsr-rcan-vdsp_params.json", 1920, 1080, True)])
+def test_vdsp_params_has_the_vendors_shape(vendor_file, width, height, div255):
+    """Structural diff against the vendor's own vdsp JSON: same keys, same order, same value types
+    (today's wrapper {"vdsp_op": [...]} appears in none of VastModelZOO's 768 files)."""
+    import jsonschema
+    ours = vacc.vdsp_params(width, height, div255=div255)
+    theirs = json.loads((VENDOR / vendor_file).read_text())
+    assert _structure(ours) == _structure(theirs)
+    assert list(ours["OpConfig"]) == list(theirs["OpConfig"])
+    jsonschema.validate(ours, json.loads((VENDOR / "vdsp_params.schema.json").read_text()))
+
+
+def test_vamc_yaml_has_the_vendors_shape(tmp_path):
+    """Structural diff against official_vdsr.yaml, frontend.shape keyed by the model's input name."""
+    import jsonschema
+    cfg = vacc.VamcConfig(name="official_vdsr_int8", onnx=Path("/m/vdsr.onnx"), input_shape=[1, 1, 256, 256],
+                          input_name="input.1", dtype="int8", calibrate_mode="kl_divergence", dataset_path=tmp_path,
+                          process_ops=vacc.process_ops_y(256, 256))
+    ours = yaml.safe_load(vacc.write_yaml(vacc.vamc_yaml(cfg), tmp_path / "c.yaml").read_text())
+    theirs = yaml.safe_load((VENDOR / "official_vdsr.yaml").read_text())
+    assert ours["frontend"]["shape"] == {"input.1": [1, 1, 256, 256]}
+    ours["frontend"]["shape"] = {"input": ours["frontend"]["shape"]["input.1"]}   # the vendor's model names it so
+    assert _structure(ours) == _structure(theirs)
+    assert ours["dataset"]["process_ops"] == theirs["dataset"]["process_ops"]
+    jsonschema.validate(ours, json.loads((VENDOR / "vamc.schema.json").read_text()))
+
+
+def test_one_channel_inputs_are_stacked_to_three_planes(tmp_path):
+    """As the vendor's image2npz.py: np.stack((y, y, y)); vamp's -s is [3,H,W]."""
+    y = np.arange(16, dtype=np.uint8).reshape(1, 4, 4)
+    (path,) = vacc.write_npz_inputs([y], ["baby"], tmp_path / "npz", tmp_path / "d.txt")
+    planes = np.load(path)["input_0"]
+    assert planes.shape == (3, 4, 4) and all(np.array_equal(p, y[0]) for p in planes)
+    assert vacc.vamp_chw((1, 256, 256)) == (3, 256, 256) == vacc.vamp_chw((3, 256, 256))
+    with pytest.raises(ValueError, match="4 input channels"):
+        vacc.vamp_chw((4, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def y256_onnx(tmp_path_factory):
+    """A one-channel model at the vendor VDSR files' 256x256, its input named `input` as theirs."""
+    from srharness.export import export_onnx
+    return export_onnx("srcnn", tmp_path_factory.mktemp("onnx") / "y256.onnx", shape=(256, 256),
+                       input_name="input").path
+
+
+def _vendor_npz(tmp_path, images):
+    """The vendor's own image2npz.py run on BMP files: 3 stacked Y planes, an absolute datalist."""
+    import cv2
+    src = tmp_path / "bmp"
+    src.mkdir()
+    for i, img in enumerate(images):
+        cv2.imwrite(str(src / f"img{i}.bmp"), img)
+    import subprocess
+    subprocess.run([sys.executable, str(VENDOR / "image2npz.py"), "--dataset_path", str(src), "--target_path",
+                    str(tmp_path / "npz"), "--text_path", str(tmp_path / "npz_datalist.txt")], check=True,
+                   capture_output=True)
+    return src, tmp_path / "npz_datalist.txt"
+
+
+def _deploy(onnx_path, folder):
+    import shutil
+    folder.mkdir(parents=True)
+    shutil.copyfile(onnx_path, folder / "mod.onnx")
+    return folder / "mod"
+
+
+def test_fake_vamp_runs_the_vendors_own_vdsr_files(fake_path, tmp_path, y256_onnx):
+    """official-vdsr-vdsp_params.json unchanged (NormaType DIV255: /255, its ImageNet Mean/Std unused)
+    and image2npz.py's npz: the fake feeds the model Y/255 and writes output_0."""
+    images = [(np.random.default_rng(i).random((256, 256, 3)) * 255).astype(np.uint8) for i in range(2)]
+    _, datalist = _vendor_npz(tmp_path, images)
+    mod = _deploy(y256_onnx, tmp_path / "deploy_weights" / "official_vdsr_int8")
+    run_tool(["vamp", "-m", str(mod), "--vdsp_params", str(VENDOR / "official-vdsr-vdsp_params.json"), "-i", "1",
+              "-p", "1", "-b", "1", "-s", "[3,256,256]", "--datalist", str(datalist), "--path_output",
+              str(tmp_path / "out")], log_dir=tmp_path, timeout=120)
+    import cv2
+    for line in datalist.read_text().splitlines():
+        npz = Path(line)
+        y_plane = np.load(npz)["input_0"][0]
+        ref = cv2.cvtColor(cv2.imread(str(tmp_path / "bmp" / (npz.stem + ".bmp"))), cv2.COLOR_BGR2YCrCb)[..., 0]
+        assert np.array_equal(y_plane, ref)
+        out = np.load(tmp_path / "out" / f"{npz.stem}_output.npz")["output_0"]
+        np.testing.assert_allclose(out, _torch_y256(y_plane.astype(np.float32)[None, None] / 255), atol=1e-5)
+
+
+def _torch_y256(x):
+    import torch
+    from srharness.models import build_model
+    with torch.inference_mode():
+        return build_model("srcnn", 2)(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: {"vdsp_op": [d]}, "OpType. is a required"),                      # today's invented wrapper
+    (lambda d: {**d, "OpConfig": {**d["OpConfig"], "IimageFormat": "GRAY"}}, "GRAY"),
+    (lambda d: {**d, "OpConfig": {**d["OpConfig"], "NormaType": "DIV256"}}, "DIV256"),
+    (lambda d: {**d, "OpConfig": {**d["OpConfig"], "OimageWidthPitch": 256}}, "OimageWidthPitch"),
+    (lambda d: {"OpType": d["OpType"]}, "OpConfig"),
+])
+def test_fake_vamp_refuses_a_malformed_vdsp_json(fake_path, tmp_path, y256_onnx, edit, message):
+    vendor = json.loads((VENDOR / "official-vdsr-vdsp_params.json").read_text())
+    bad = tmp_path / "bad-vdsp_params.json"
+    bad.write_text(json.dumps(edit(vendor)))
+    mod = _deploy(y256_onnx, tmp_path / "d" / "m")
+    with pytest.raises(ToolError, match=rf"(?s)vamp: exited with status 1.*{bad.name}: invalid.*{message}"):
+        run_tool(["vamp", "-m", str(mod), "--vdsp_params", str(bad), "-i", "1", "-p", "1", "-b", "1",
+                  "-s", "[3,256,256]"], log_dir=tmp_path, timeout=60)
+
+
+def test_fake_vamp_refuses_one_plane_for_rgb_planar(fake_path, tmp_path, y256_onnx):
+    mod = _deploy(y256_onnx, tmp_path / "d" / "m")
+    with pytest.raises(ToolError, match="RGB_PLANAR takes 3 planes"):
+        run_tool(["vamp", "-m", str(mod), "--vdsp_params", str(VENDOR / "official-vdsr-vdsp_params.json"),
+                  "-i", "1", "-p", "1", "-b", "1", "-s", "[1,256,256]"], log_dir=tmp_path, timeout=60)
+
+
+def _vendor_yaml(tmp_path, onnx_path, images_dir, **changes):
+    """official_vdsr.yaml with only its /path/to placeholders pointed at real files."""
+    text = (VENDOR / "official_vdsr.yaml").read_text()
+    text = text.replace("/path/to/vdsr-256.onnx", str(onnx_path)).replace("/path/to/sr/Set5_BMP/scale_4",
+                                                                          str(images_dir))
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    path = tmp_path / "official_vdsr.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_fake_vamc_builds_the_vendors_own_vdsr_yaml(fake_path, tmp_path, y256_onnx):
+    images = [(np.random.default_rng(i).random((64, 64, 3)) * 255).astype(np.uint8) for i in range(2)]
+    src, _ = _vendor_npz(tmp_path, images)
+    path = _vendor_yaml(tmp_path, y256_onnx, src)
+    run_tool(["vamc", "compile", path.name], log_dir=tmp_path, timeout=300, cwd=tmp_path)
+    assert (tmp_path / "deploy_weights" / "official_vdsr_int8" / "mod.onnx").is_file()
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("    input:\n", "    image:\n", "frontend.shape keys ['image'] are not the model's input names"),
+    ("calibrate_mode: kl_divergence", "calibrate_mode: entropy", "entropy"),
+    ("type: tvm_vacc", "type: tvm", "tvm_vacc"),
+    ("- type: ChannelSplit", "- type: ChannelPick", "ChannelPick"),
+])
+def test_fake_vamc_refuses_a_malformed_yaml(fake_path, tmp_path, y256_onnx, old, new, message):
+    path = _vendor_yaml(tmp_path, y256_onnx, tmp_path, **{old.replace("\\n", "\n"): new.replace("\\n", "\n")})
+    assert new.strip() in path.read_text()
+    with pytest.raises(ToolError, match=re.escape(message)):
+        run_tool(["vamc", "compile", path.name], log_dir=tmp_path, timeout=120, cwd=tmp_path)
 
 
 # ---------------------------------------------------------------- TensorRT
@@ -147,7 +318,49 @@ def test_trtexec_argv_as_the_guides():
     assert argv == ["trtexec", "--onnx=rdn_x2.onnx", "--fp16", "--shapes=image:1x3x114x114", "--saveEngine=rdn.engine"]
     static = tensorrt.trtexec_build_argv(Path("s.onnx"), Path("s.engine"), precision="fp32", input_name="input.1",
                                          input_shape=(1, 1, 256, 256), dynamic=False)
-    assert static == ["trtexec", "--onnx=s.onnx", "--saveEngine=s.engine"]
+    assert static == ["trtexec", "--onnx=s.onnx", "--noTF32", "--saveEngine=s.engine"]   # TF32 is on by default
+
+
+TRT_SPECS = ROOT / "fixtures" / "vendor_specs"
+
+
+@pytest.mark.parametrize("version", ["8.6", "10.16", "11.1"])
+def test_every_trtexec_flag_srharness_sends_is_an_option_of_that_version(version):
+    """The command lines, checked against the options sampleOptions.cpp parses at that tag."""
+    spec = yaml.safe_load((TRT_SPECS / f"trtexec-{version}.yaml").read_text())
+    v = tuple(int(d) for d in spec["version"].split("."))
+    assert tensorrt.parse_version(spec["banner"]) == v
+    options = set(spec["options"])
+    for precision in ("fp32", "fp16"):
+        argv = tensorrt.trtexec_build_argv(Path("m.onnx"), Path("m.engine"), precision=precision, input_name="x",
+                                           input_shape=(1, 3, 8, 8), dynamic=True, version=v)
+        argv += tensorrt.trtexec_infer_argv(Path("m.engine"), input_name="x", input_shape=(1, 3, 8, 8), dynamic=True,
+                                            input_file=Path("i.bin"), output_json=Path("o.json"))[1:]
+        assert {a.partition("=")[0] for a in argv[1:]} <= options, argv
+        assert ("--noTF32" in argv) == (precision == "fp32")
+    assert ("--fp16" in options) == (v < (11, 0))
+    if v >= (11, 0):
+        with pytest.raises(ValueError, match="no --int8: engines are strongly typed"):
+            tensorrt.precision_flags("int8", v)
+        assert tensorrt.timing_mode(v) == {"cuda_graph": True, "spin_wait": True, "data_transfers": False}
+    else:
+        assert tensorrt.timing_mode(v) == {"cuda_graph": False, "spin_wait": False, "data_transfers": True}
+
+
+@pytest.mark.parametrize("banner, version", [("&&&& RUNNING TensorRT.trtexec [TensorRT v7203] # trtexec", (7, 2, 3)),
+                                             ("[TensorRT v8601]", (8, 6, 1)), ("[TensorRT v101600] [b72]", (10, 16, 0)),
+                                             ("[TensorRT v110100] [b106]", (11, 1, 0)), ("no banner", None)])
+def test_trtexec_banner_version(banner, version):
+    assert tensorrt.parse_version(banner) == version
+
+
+def test_fake_trtexec_11_refuses_fp16_as_the_real_one(fake_path, tmp_path, srcnn_onnx, monkeypatch):
+    monkeypatch.setenv("SRHARNESS_FAKE_TRTEXEC_VERSION", "11.1")
+    with pytest.raises(ToolError, match=r"(?s)exited with status 1.*\[E\] Unknown option: --fp16"):
+        run_tool(["trtexec", f"--onnx={srcnn_onnx}", "--fp16"], log_dir=tmp_path, timeout=60)
+    monkeypatch.setenv("SRHARNESS_FAKE_TRTEXEC_VERSION", "10.16")
+    assert "TensorRT v101600" in run_tool(["trtexec", f"--onnx={srcnn_onnx}", "--fp16"], log_dir=tmp_path,
+                                          timeout=60).output
 
 
 # ---------------------------------------------------------------- process
@@ -238,13 +451,25 @@ def test_vacc_runner_with_fakes(fake_path, tmp_path, srcnn_onnx):
     assert cmds[0] == "vamc compile srcnn-int8.yaml" and "--datalist" in cmds[1] and "--datalist" not in cmds[2]
 
 
-def test_tensorrt_runner_with_fakes(fake_path, tmp_path, srcnn_onnx):
+@pytest.mark.parametrize("version", ["8.6", "10.16", "11.1"])
+def test_tensorrt_runner_with_fakes(fake_path, tmp_path, srcnn_onnx, monkeypatch, version):
+    """The strict fake of each TensorRT: the runner asks the version and sends what it accepts;
+    the version and the flags come back with the figure."""
     from srharness.runners.tensorrt import TensorRTRunner
+    monkeypatch.setenv("SRHARNESS_FAKE_TRTEXEC_VERSION", version)
     x = np.random.default_rng(2).random((1, 1, 16, 16), dtype=np.float32)
     r = TensorRTRunner(srcnn_onnx, input_name="input.1", input_shape=(1, 1, 16, 16), workdir=tmp_path / "w")
-    np.testing.assert_allclose(r.run(x), _torch(x), atol=1e-5)
-    assert r.build_perf.gpu_compute_ms["mean"] == 0.859765
+    y = r.run(x)
+    np.testing.assert_allclose(y, _torch(x), atol=1e-5 if version != "11.1" else 2e-2)   # 11: the fp16 ONNX
+    assert r.build_perf.gpu_compute_ms["mean"] == 0.859765 and r.build_perf.total_compute_s == 2.98597
     assert r.perf().fps(1) == pytest.approx(1163.108, abs=1e-3)
-    cmds = r.describe().details["commands"]
-    assert cmds[0].startswith("trtexec --onnx=") and "--fp16" in cmds[0] and "--shapes" not in cmds[0]  # static input
+    info = r.describe().details
+    cmds = info["commands"]
+    assert cmds[0].startswith("trtexec --onnx=") and "--shapes" not in cmds[0]  # static input
+    if version == "11.1":
+        assert "--fp16" not in cmds[0] and ".fp16.onnx" in cmds[0] and info["trtexec_flags"] == []
+        assert info["timing_mode"]["cuda_graph"] and not info["timing_mode"]["data_transfers"]
+    else:
+        assert "--fp16" in cmds[0] and info["trtexec_flags"] == ["--fp16"]
+    assert info["tensorrt"] == {"8.6": "8.6.1", "10.16": "10.16.0", "11.1": "11.1.0"}[version]
     assert "--loadInputs=input.1:" in cmds[1] and "--exportOutput=" in cmds[1]

@@ -32,14 +32,23 @@ class TensorRTRunner(VendorToolRunner):
         self.precision = precision
         self.build_perf: TrtexecPerf | None = None
         self.output_shape: tuple[int, ...] | None = None
+        self.version: tuple[int, int, int] | None = None
+        self.build_flags: list[str] = []
 
     def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.version = tools.trtexec_version()
         self.dynamic = tools.onnx_input_is_dynamic(self.onnx_path)
         self.engine = self.workdir / f"{self.onnx_path.stem}_{self.precision}.engine"
-        result = self._tool(tools.trtexec_build_argv(self.onnx_path.resolve(), self.engine.resolve(),
+        onnx = self.onnx_path
+        if tools.needs_fp16_onnx(self.precision, self.version):   # TensorRT 11: strongly typed
+            from srharness.quantize import to_fp16
+            onnx = to_fp16(self.onnx_path, self.workdir / f"{self.onnx_path.stem}.fp16.onnx")
+        self.build_flags = tools.precision_flags(self.precision, self.version)
+        result = self._tool(tools.trtexec_build_argv(onnx.resolve(), self.engine.resolve(),
                                                      precision=self.precision, input_name=self.input_name,
-                                                     input_shape=self.input_shape, dynamic=self.dynamic))
+                                                     input_shape=self.input_shape, dynamic=self.dynamic,
+                                                     version=self.version))
         self.build_perf = parse_trtexec(result.output, str(result.log_path))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -69,6 +78,8 @@ class TensorRTRunner(VendorToolRunner):
     def describe(self) -> RunnerInfo:
         return RunnerInfo(self.backend, self.hardware, self.precision, self.input_shape, self.output_shape, {
             "engine": str(getattr(self, "engine", "")), "dynamic_input": getattr(self, "dynamic", None),
+            "tensorrt": tools.version_text(self.version), "trtexec_flags": list(self.build_flags),
+            "timing_mode": tools.timing_mode(self.version, self.build_flags) if self.version else None,
             "commands": list(self.commands), "logs": list(self.logs),
         })
 
@@ -153,12 +164,19 @@ class TensorRTApiRunner(Runner):   # no command-line tool involved
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, logger)
-        if not parser.parse(self.onnx_path.read_bytes()):
+        major = int(trt.__version__.split(".")[0])
+        onnx = self.onnx_path
+        if self.precision == "fp16" and major >= 11:   # BuilderFlag.FP16 is gone: the network's types rule
+            from srharness.quantize import to_fp16
+            onnx = to_fp16(self.onnx_path, self.workdir / f"{self.onnx_path.stem}.fp16.onnx")
+        if not parser.parse(onnx.read_bytes()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise RuntimeError(f"{self.onnx_path}: TensorRT's ONNX parser failed: {errors}")
         config = builder.create_builder_config()
-        if self.precision == "fp16":
+        if self.precision == "fp16" and major < 11:
             config.set_flag(trt.BuilderFlag.FP16)
+        if self.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):   # TF32 is on by default
+            config.clear_flag(trt.BuilderFlag.TF32)
         inp = network.get_input(0)
         if any(d < 0 for d in inp.shape):                  # dynamic axes: one profile at the run shape
             profile = builder.create_optimization_profile()

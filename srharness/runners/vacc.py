@@ -56,7 +56,8 @@ class VaccRunner(VendorToolRunner):
         if self.precision == "int8":
             dataset = self.workdir / "calibration"
         return tools.VamcConfig(
-            name=self.name, onnx=self.onnx_path.resolve(), input_shape=self.input_shape, dtype=self.precision,
+            name=self.name, onnx=self.onnx_path.resolve(), input_shape=self.input_shape,
+            input_name=tools.onnx_input_name(self.onnx_path), dtype=self.precision,
             calibrate_mode=self.calibrate_mode or "max", dataset_path=dataset,
             dataset_num=max(1, len(self.calibration_images)),
             process_ops=self.process_ops or (tools.process_ops_rgb(h, w) if c == 3 else tools.process_ops_y(h, w)),
@@ -71,7 +72,7 @@ class VaccRunner(VendorToolRunner):
             tools.prepare_calibration_set(self.calibration_images, cfg.dataset_path)
         yaml_path = tools.write_yaml(tools.vamc_yaml(cfg), self.workdir / f"{self.name}.yaml")
         n, c, h, w = self.input_shape
-        self.vdsp_json = tools.write_json(tools.vdsp_params(w, h, channels=c, div255=self.input_range == 1.0),
+        self.vdsp_json = tools.write_json(tools.vdsp_params(w, h, div255=self.input_range == 1.0),
                                           self.workdir / f"{self.name}-vdsp_params.json")
         self._tool(["vamc", "compile", yaml_path.name])
         self.model_prefix = cfg.model_prefix
@@ -88,7 +89,7 @@ class VaccRunner(VendorToolRunner):
         run_dir.mkdir(parents=True, exist_ok=True)
         paths = tools.write_npz_inputs(inputs, names, run_dir / "npz", datalist)
         out_dir = run_dir / "npz_output"
-        result = self._tool(tools.vamp_argv(self.model_prefix, self.vdsp_json.resolve(), self.chw,
+        result = self._tool(tools.vamp_argv(self.model_prefix, self.vdsp_json.resolve(), tools.vamp_chw(self.chw),
                                             datalist=datalist.resolve(), path_output=out_dir.resolve()))
         try:
             self.last_perf = parse_vamp(result.output, str(result.log_path))
@@ -104,7 +105,7 @@ class VaccRunner(VendorToolRunner):
     def perf(self, *, instances: int = 1, processes: int = 1, batch: int = 1) -> VampPerf:
         """vamp's own timing (no datalist), as the guides measure qps and latency percentiles."""
         self.build()
-        result = self._tool(tools.vamp_argv(self.model_prefix, self.vdsp_json.resolve(), self.chw,
+        result = self._tool(tools.vamp_argv(self.model_prefix, self.vdsp_json.resolve(), tools.vamp_chw(self.chw),
                                             instances=instances, processes=processes, batch=batch))
         self.last_perf = parse_vamp(result.output, str(result.log_path))
         return self.last_perf

@@ -404,6 +404,7 @@ _TRT_OLD_STAT = re.compile(rf"\]\s{{0,16}}(min|max|mean|median):\s{{0,16}}({_NUM
 _TRT_OLD_PCT = re.compile(rf"\]\s{{0,16}}percentile:\s{{0,16}}({_NUM})\s{{0,16}}ms at (\d{{1,3}})%")
 _TRT_TOTAL = re.compile(rf"total compute time:\s{{0,16}}({_NUM})\s{{0,16}}s")
 _TRT_NEW_STAT = re.compile(rf"({_NUM})\s{{0,16}}ms")
+_TRT_SECONDS = re.compile(rf"({_NUM})\s{{0,16}}s")
 _TRT_QPS = re.compile(rf"Throughput:\s{{0,16}}({_NUM})\s{{0,16}}qps")
 
 
@@ -440,8 +441,13 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
                 break
     else:
         for n, line in lines:
-            _, marker, rest = line.partition("GPU Compute Time:")
+            head, marker, rest = line.partition("GPU Compute Time:")
             if not marker:
+                continue
+            if head.rstrip().endswith("Total"):   # TensorRT 8+: "Total GPU Compute Time: 2.98597 s"
+                t = _TRT_SECONDS.fullmatch(rest.strip())
+                if t:
+                    total = _figure(validate.positive, t[1], source, tool, f"line {n} Total GPU Compute Time")
                 continue
             for key, value in _pairs(rest, "="):
                 k = _stat_key(key)

@@ -4,10 +4,22 @@ accuracy, `--loadInputs` / `--exportOutput` so the engine's outputs come back as
 
 `--shapes` is only valid for an ONNX input with dynamic dimensions (RDN's guide exports a dynamic
 batch); TensorRT rejects explicit shapes for a static input, so it is passed only when needed.
+
+The flags depend on the TensorRT version (fixtures/vendor_specs/trtexec-<version>.yaml, from
+NVIDIA/TensorRT's samples/common/sampleOptions.cpp at each tag):
+- TensorRT 11 removed `--fp16`, `--int8` and `--best` ("Unknown option", exit 1): networks are
+  strongly typed, so an fp16 engine is built from an fp16 ONNX with float32 inputs/outputs kept
+  (srharness.quantize.to_fp16), and int8 needs a QDQ ONNX;
+- TF32 is on by default since TensorRT 7.1: an fp32 build sends `--noTF32`, so "fp32" is fp32;
+- TensorRT 11 also changed the timing defaults (CUDA graphs, spin-wait, no H2D/D2H transfers; 8.6
+  and 10.x time with transfers, without graphs or spin-wait): a figure is comparable with the
+  guides' T4 baselines (TensorRT 7.2.3.4, the 7.x defaults) only with its version and flags,
+  which `timing_mode` states and every figure records.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +27,67 @@ import numpy as np
 
 from .logs import LogParseError
 
-PRECISION_FLAGS = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8"], "best": ["--best"]}
+PRECISION_FLAGS = {"fp32": ["--noTF32"], "fp16": ["--fp16"], "int8": ["--int8"], "best": ["--best"]}
+STRONGLY_TYPED_FROM = (11, 0)   # TensorRT 11: no precision flags; the ONNX's types are the engine's
+_BANNER = re.compile(r"\[TensorRT v(\d{3,7})\]")
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """The version in trtexec's banner `&&&& RUNNING TensorRT.trtexec [TensorRT v8601]` (8601 =
+    8.6.1; from 10.0 the number is major*10000 + minor*100 + patch: v101600 = 10.16.0)."""
+    m = _BANNER.search(text)
+    if not m:
+        return None
+    n = int(m[1])
+    if n >= 100000:
+        return n // 10000, n // 100 % 100, n % 100
+    return n // 1000, n // 100 % 10, n % 100
+
+
+def trtexec_version(binary: str = "trtexec", timeout: float = 60) -> tuple[int, int, int]:
+    """Ask the installed trtexec: `trtexec --help` prints its banner first and exits 0."""
+    import subprocess
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=timeout,
+                             errors="replace", stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LogParseError(binary, "trtexec --help", f"could not run it ({exc})") from None
+    version = parse_version(out.stdout + out.stderr)
+    if version is None:
+        raise LogParseError(binary, "trtexec --help", "no '[TensorRT vNNNN]' banner in its output",
+                            "is this NVIDIA's trtexec?")
+    return version
+
+
+def version_text(version: Sequence[int] | None) -> str | None:
+    return None if version is None else ".".join(str(v) for v in version)
+
+
+def precision_flags(precision: str, version: Sequence[int]) -> list[str]:
+    """The flags `precision` needs on this TensorRT (see the module doc)."""
+    if precision not in PRECISION_FLAGS:
+        raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISION_FLAGS)}")
+    if tuple(version[:2]) >= STRONGLY_TYPED_FROM and precision in ("int8", "best"):
+        raise ValueError(f"TensorRT {version_text(version)} has no --{precision}: engines are strongly typed; "
+                         "build int8 from a QDQ ONNX (srharness.quantize) and pass precision fp16 or fp32")
+    if tuple(version[:2]) >= STRONGLY_TYPED_FROM and precision == "fp16":
+        return []   # the fp16 ONNX carries the precision
+    if precision == "fp32" and tuple(version[:2]) < (7, 1):
+        return []   # no TF32 before 7.1
+    return list(PRECISION_FLAGS[precision])
+
+
+def needs_fp16_onnx(precision: str, version: Sequence[int]) -> bool:
+    return precision == "fp16" and tuple(version[:2]) >= STRONGLY_TYPED_FROM
+
+
+def timing_mode(version: Sequence[int], flags: Sequence[str] = ()) -> dict:
+    """How this trtexec times by default (the help text of each version's sampleOptions.cpp):
+    TensorRT 11 enables CUDA graphs and spin-wait and drops the H2D/D2H transfers; before, each
+    is off unless its flag is given. The guides' T4 baselines are TensorRT 7.2.3.4 defaults."""
+    new = tuple(version[:2]) >= STRONGLY_TYPED_FROM
+    return {"cuda_graph": new or "--useCudaGraph" in flags, "spin_wait": new or "--useSpinWait" in flags,
+            "data_transfers": not (new or "--noDataTransfers" in flags)}
 
 
 def shapes_arg(name: str, shape: Sequence[int]) -> str:
@@ -31,11 +103,12 @@ def onnx_input_is_dynamic(onnx_path: Path) -> bool:
 
 
 def trtexec_build_argv(onnx_path: Path, engine: Path, *, precision: str, input_name: str,
-                       input_shape: Sequence[int], dynamic: bool, extra: Sequence[str] = ()) -> list[str]:
-    """Build the engine and time it in the same run, as the guides' one command does."""
-    if precision not in PRECISION_FLAGS:
-        raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISION_FLAGS)}")
-    argv = ["trtexec", f"--onnx={onnx_path}", *PRECISION_FLAGS[precision]]
+                       input_shape: Sequence[int], dynamic: bool, extra: Sequence[str] = (),
+                       version: Sequence[int] = (7, 2, 3)) -> list[str]:
+    """Build the engine and time it in the same run, as the guides' one command does. `version`:
+    the TensorRT the command is for (the guides' 7.2.3 by default); from 11 the ONNX given for
+    fp16 must be the fp16 one (needs_fp16_onnx)."""
+    argv = ["trtexec", f"--onnx={onnx_path}", *precision_flags(precision, version)]
     if dynamic:
         argv.append(shapes_arg(input_name, input_shape))
     return argv + [f"--saveEngine={engine}", *extra]

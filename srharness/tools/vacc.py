@@ -1,11 +1,16 @@
-"""VastAI command lines and files, as the VDSR and RCAN SR4K guides (seeds 000, 004; PROTOCOLS.md C):
+"""VastAI command lines and files, as the VDSR and RCAN SR4K guides (seeds 000, 004; PROTOCOLS.md C)
+and the vendor's own files in Vastai/VastModelZOO (fixtures/vendor_specs/vastai: the schemas inferred
+from its 768 vdsp JSON and 344 vamc YAML files, and the VDSR/RCAN files themselves):
 
 - `vamc compile <name>.yaml` builds `deploy_weights/<name>/mod` from a YAML with frontend (onnx,
   fp32, input shape), backend (tvm_vacc, fp16 | int8, calibrate_mode max | kl_divergence,
   per-channel), a calibration dataset and its process_ops;
-- the vdsp params JSON tells vamp how to turn the uint8 npz inputs into the model's tensor;
+- the vdsp params JSON (a top-level `{"OpType", "OpConfig"}` object, as 766 of the vendor's 768
+  files) tells vamp how to turn the uint8 npz inputs into the model's tensor;
 - inputs are `np.savez(<stem>.npz, input_0=uint8 CHW)` listed in `npz_datalist.txt`, one absolute
-  path per line;
+  path per line; the vdsp takes 3-channel `RGB_PLANAR` only, so a one-channel (Y) model's input is
+  the Y plane stacked three times, as the vendor's VDSR `image2npz.py` does (its `vsx_inference.py`
+  asserts c == 3), and vamp's `-s` is `[3,H,W]`;
 - `vamp -m deploy_weights/<name>/mod --vdsp_params J -i 1 -p 1 -b 1 -s [3,H,W]` times the model
   (the guides print `-i 1 p 1`, a typo of `-p 1`); with `--datalist L --path_output D` it also
   writes one npz per input with key `output_0`.
@@ -37,6 +42,7 @@ class VamcConfig:
     name: str
     onnx: Path
     input_shape: Sequence[int]           # NCHW, e.g. [1, 3, 1080, 1920]
+    input_name: str = "input"            # frontend.shape is keyed by the model's input name
     dtype: str = "fp16"                  # fp16 | int8
     calibrate_mode: str = "max"          # int8 only: max | kl_divergence
     dataset_path: Path | None = None     # int8 only: calibration images
@@ -68,7 +74,7 @@ def vamc_yaml(cfg: VamcConfig) -> dict[str, Any]:
         backend["compile"]["enable_graph_partition"] = True
     doc: dict[str, Any] = {
         "name": cfg.name,
-        "frontend": {"shape": {"input": list(cfg.input_shape)}, "type": "onnx",
+        "frontend": {"shape": {cfg.input_name: list(cfg.input_shape)}, "type": "onnx",
                      "checkpoint": str(cfg.onnx), "dtype": "fp32"},
         "backend": backend,
         "workspace": {"path": str(cfg.workspace)},
@@ -93,10 +99,11 @@ def process_ops_rgb(height: int, width: int) -> list[dict[str, Any]]:
 
 
 def process_ops_y(height: int, width: int) -> list[dict[str, Any]]:
-    """VDSR's: decode, RGB->YCrCb, resize, keep Y, no normalisation op (values on [0,255])."""
+    """VDSR's official_vdsr.yaml: decode, RGB->YCrCb, resize, keep Y, the tool's default Normalize
+    (`norm_type: None`, the string the vendor's SR files write; YAML null also occurs elsewhere)."""
     return [{"type": "DecodeImage"}, {"type": "CvtColor", "code": "COLOR_RGB2YCrCb"},
             {"type": "Resize", "size": [height, width]}, {"type": "ChannelSplit", "index": 0},
-            {"type": "Normalize", "norm_type": None}, {"type": "ToTensor"}]
+            {"type": "Normalize", "norm_type": "None"}, {"type": "ToTensor"}]
 
 
 def prepare_calibration_set(images: Sequence[np.ndarray], folder: Path) -> Path:
@@ -113,24 +120,31 @@ def prepare_calibration_set(images: Sequence[np.ndarray], folder: Path) -> Path:
     return folder
 
 
-def vdsp_params(width: int, height: int, *, channels: int = 3, div255: bool = True) -> dict[str, Any]:
-    """The vdsp JSON of basicsr-rcan-vdsp_params.json: planar RGB in, no resize (in = out size),
-    mean 0, std 1. `div255` False keeps the [0,255] range (SR4K's rgb_range 255)."""
+def vdsp_params(width: int, height: int, *, div255: bool = True) -> dict[str, Any]:
+    """The vdsp JSON as the vendor writes it (official-vdsr / basicsr-rcan-vdsp_params.json: the
+    same keys in the same order): planar RGB in (the only image format the SR files use; a Y
+    model's input is stacked to 3 planes), no resize (in = out size), mean 0, std 1. `div255` False
+    keeps the [0,255] range (SR4K's rgb_range 255)."""
     return {
-        "vdsp_op": [{
-            "OpType": "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR",
-            "OpConfig": {
-                "IimageFormat": "RGB_PLANAR" if channels == 3 else "GRAY",
-                "IimageWidth": width, "IimageHeight": height,
-                "IimageWidthPitch": width, "IimageHeightPitch": height,
-                "OimageWidth": width, "OimageHeight": height,
-                "OimageWidthPitch": width, "OimageHeightPitch": height,
-                "ResizeType": "BILINEAR_CV", "ColorCvtCode": "NO_CHANGE",
-                "Mean": [0, 0, 0], "Std": [1, 1, 1],
-                "NormaType": "DIV255_MINUSMEAN_DIVSTD" if div255 else "MINUSMEAN_DIVSTD",
-            },
-        }]
+        "OpType": "FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR",
+        "OpConfig": {
+            "IimageFormat": "RGB_PLANAR",
+            "IimageWidth": width, "IimageHeight": height,
+            "OimageWidth": width, "OimageHeight": height,
+            "IimageWidthPitch": width, "IimageHeightPitch": height,
+            "Mean": [0.0, 0.0, 0.0], "Std": [1.0, 1.0, 1.0],
+            "NormaType": "DIV255_MINUSMEAN_DIVSTD" if div255 else "MINUSMEAN_DIVSTD",
+            "ColorCvtCode": "NO_CHANGE", "ResizeType": "BILINEAR_CV",
+        },
     }
+
+
+def vamp_chw(model_chw: Sequence[int]) -> tuple[int, int, int]:
+    """What vamp is fed (`-s`, the npz arrays): 3 planes whatever the model's channels."""
+    c, h, w = model_chw
+    if c not in (1, 3):
+        raise ValueError(f"the vdsp feeds RGB_PLANAR images: a model with {c} input channels cannot be fed")
+    return 3, int(h), int(w)
 
 
 def write_json(obj: Any, path: Path) -> Path:
@@ -143,13 +157,18 @@ def npz_stem(index: int, name: str) -> str:
 
 def write_npz_inputs(arrays: Sequence[np.ndarray], names: Sequence[str], folder: Path,
                      datalist: Path) -> list[Path]:
-    """uint8 CHW arrays as `<idx>-<name>.npz` (key input_0) plus the datalist in the same order."""
+    """uint8 CHW arrays as `<idx>-<name>.npz` (key input_0) plus the datalist in the same order.
+    A one-channel (Y) array is stacked to 3 planes, as the vendor's image2npz.py does."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (arr, name) in enumerate(zip(arrays, names, strict=True)):
         arr = np.asarray(arr)
         if arr.dtype != np.uint8 or arr.ndim != 3:
             raise ValueError(f"npz input {name}: uint8 CHW expected, got {arr.dtype} {arr.shape}")
+        if arr.shape[0] == 1:
+            arr = np.concatenate([arr, arr, arr])
+        if arr.shape[0] != 3:
+            raise ValueError(f"npz input {name}: 1 or 3 channels expected, got {arr.shape}")
         path = folder / f"{npz_stem(i, name)}.npz"
         np.savez(path, input_0=arr)
         paths.append(path.resolve())
@@ -171,6 +190,14 @@ def vamp_argv(model_prefix: Path, vdsp_json: Path, chw: Sequence[int], *, instan
     if datalist is not None:
         argv += ["--datalist", str(datalist), "--path_output", str(path_output)]
     return argv
+
+
+def onnx_input_name(onnx_path: Path) -> str:
+    """The model's first graph input that is not an initializer (vamc keys frontend.shape by it)."""
+    import onnx
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in inits)
 
 
 def read_npz_outputs(path_output: Path, input_paths: Sequence[Path]) -> list[np.ndarray]:
