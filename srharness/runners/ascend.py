@@ -12,7 +12,7 @@ import numpy as np
 from srharness.hardware import module_present
 from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import ascend as tools
-from srharness.tools.logs import BenchmarkPerf
+from srharness.tools.ascend_logs import BenchmarkPerf
 from srharness.tools.process import ToolError
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from srharness.runners.base import Runner, RunnerInfo, VendorToolRunner
 from srharness.tools import tensorrt as tools
-from srharness.tools.logs import TrtexecPerf, parse_trtexec
+from srharness.tools.tensorrt_logs import TrtexecPerf, parse_trtexec
 
 
 class TensorRTRunner(VendorToolRunner):

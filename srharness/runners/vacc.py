@@ -12,7 +12,7 @@ import numpy as np
 
 from srharness.runners.base import RunnerInfo, VendorToolRunner
 from srharness.tools import vacc as tools
-from srharness.tools.logs import VampPerf, parse_vamp
+from srharness.tools.vacc_logs import VampPerf, parse_vamp
 from srharness.tools.process import ToolError
 
 

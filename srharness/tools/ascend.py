@@ -10,17 +10,19 @@
   `result/dumpOutput_device0/<bin stem>_<k>.txt` and `result/perf_vision_batchsize_<B>_device_<D>.txt`.
 """
 from __future__ import annotations
-from srharness.fileio import atomic_write_text
 
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from .logs import BenchmarkPerf, LogParseError, NpuSmiInfo, parse_benchmark, parse_npu_smi
+from srharness.fileio import atomic_write_text
+
+from .ascend_logs import BenchmarkPerf, NpuSmiInfo, parse_benchmark, parse_npu_smi
+from .parsing import LogParseError
 from .process import ToolResult, run_tool
 
 ATC_DEFAULT_PRECISION_MODE = "force_fp16"   # CANN atc default for inference models

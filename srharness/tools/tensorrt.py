@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from .logs import LogParseError
+from .parsing import LogParseError
 
 PRECISION_FLAGS = {"fp32": ["--noTF32"], "fp16": ["--fp16"], "int8": ["--int8"], "best": ["--best"]}
 STRONGLY_TYPED_FROM = (11, 0)   # TensorRT 11: no precision flags; the ONNX's types are the engine's
@@ -48,7 +48,7 @@ def trtexec_version(binary: str = "trtexec", timeout: float = 60) -> tuple[int, 
     """Ask the installed trtexec: `trtexec --help` prints its banner first and exits 0."""
     import subprocess
     try:
-        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=timeout,
+        out = subprocess.run([binary, "--help"], check=False, capture_output=True, text=True, timeout=timeout,
                              errors="replace", stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LogParseError(binary, "trtexec --help", f"could not run it ({exc})") from None

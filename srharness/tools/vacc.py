@@ -21,17 +21,19 @@ scored against the wrong ground truth. Here every input stem carries a zero-padd
 datalist order, the sorted order and the name all agree, and outputs are matched by name.
 """
 from __future__ import annotations
-from srharness.fileio import atomic_write_text
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .logs import LogParseError
+from srharness.fileio import atomic_write_text
+
+from .parsing import LogParseError
 
 CALIBRATE_MODES = ("max", "kl_divergence")
 DTYPES = ("fp16", "int8")

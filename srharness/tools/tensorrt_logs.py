@@ -1,0 +1,114 @@
+"""Parser of TensorRT `trtexec`'s performance summary (beside srharness.tools.tensorrt, which builds
+its command lines). Shared base: srharness.tools.parsing."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from srharness import validate
+from srharness.tools.parsing import (
+    _NUM,
+    LogParseError,
+    _check_order,
+    _figure,
+    _lines,
+    _pairs,
+    _Record,
+    _stat_key,
+)
+
+
+# ---------------------------------------------------------------- TensorRT trtexec
+@dataclass
+class TrtexecPerf(_Record):
+    source: str
+    gpu_compute_ms: dict[str, float]     # min max mean median p<N>
+    total_compute_s: float | None = None
+    throughput_qps: float | None = None  # "Throughput: N qps" of newer trtexec, when printed
+
+    def fps(self, batch: int = 1) -> float:
+        """The guides' figure: 1000 / (mean latency / batch)."""
+        fps = 1000.0 * batch / self.gpu_compute_ms["mean"]
+        return _figure(validate.positive, fps, self.source, "trtexec", f"fps at batch {batch}")
+
+
+_TRT_OLD_STAT = re.compile(rf"\]\s{{0,16}}(min|max|mean|median):\s{{0,16}}({_NUM})\s{{0,16}}ms")
+_TRT_OLD_PCT = re.compile(rf"\]\s{{0,16}}percentile:\s{{0,16}}({_NUM})\s{{0,16}}ms at (\d{{1,3}})%")
+_TRT_TOTAL = re.compile(rf"total compute time:\s{{0,16}}({_NUM})\s{{0,16}}s")
+_TRT_NEW_STAT = re.compile(rf"({_NUM})\s{{0,16}}ms")
+_TRT_SECONDS = re.compile(rf"({_NUM})\s{{0,16}}s")
+_TRT_QPS = re.compile(rf"Throughput:\s{{0,16}}({_NUM})\s{{0,16}}qps")
+
+
+def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
+    """TensorRT 7's multi-line `GPU Compute` block (the guides' T4 runs) or TensorRT 8+'s one-line
+    `GPU Compute Time: min = ... ms, ...` summary."""
+    tool = "trtexec"
+    lines = list(_lines(text))
+    stats: dict[str, float] = {}
+    total = qps = None
+    start = next((i for i, (_, l) in enumerate(lines) if l.rstrip().endswith("GPU Compute")
+                  and l.rstrip()[:-len("GPU Compute")].rstrip().endswith("]")), None)
+
+    def put(key: str, value: str, n: int) -> None:
+        v = _figure(validate.positive, value, source, tool, f"line {n} GPU Compute {key}")
+        if key in stats and stats[key] != v:
+            raise LogParseError(source, tool, f"line {n}: GPU Compute {key} given twice ({stats[key]!r}, {v!r})",
+                                "a log holds one run; split the file")
+        stats[key] = v
+
+    if start is not None:
+        for n, line in lines[start + 1:]:
+            m = _TRT_OLD_STAT.search(line)
+            p = _TRT_OLD_PCT.search(line)
+            t = _TRT_TOTAL.search(line)
+            if m:
+                put(m[1], m[2], n)
+            elif p:
+                put(f"p{p[2]}", p[1], n)
+            elif t:
+                total = _figure(validate.positive, t[1], source, tool, f"line {n} total compute time")
+                break
+            else:
+                break
+    else:
+        for n, line in lines:
+            head, marker, rest = line.partition("GPU Compute Time:")
+            if not marker:
+                continue
+            if head.rstrip().endswith("Total"):   # TensorRT 8+: "Total GPU Compute Time: 2.98597 s"
+                t = _TRT_SECONDS.fullmatch(rest.strip())
+                if t:
+                    total = _figure(validate.positive, t[1], source, tool, f"line {n} Total GPU Compute Time")
+                continue
+            for key, value in _pairs(rest, "="):
+                k = _stat_key(key)
+                m = _TRT_NEW_STAT.fullmatch(value)
+                if k is not None and m:
+                    put(k, m[1], n)
+                elif k is not None:
+                    raise LogParseError(source, tool, f"line {n}: GPU Compute Time {key} is "
+                                        f"{validate._show(value)}, not '<number> ms'")
+            t = _TRT_TOTAL.search(rest)
+            if t:
+                total = _figure(validate.positive, t[1], source, tool, f"line {n} total compute time")
+    if not stats:
+        raise LogParseError(source, tool, "no 'GPU Compute' block",
+                            "trtexec prints it in its performance summary; the run may have failed before")
+    for key in ("min", "max", "mean", "median"):
+        if key not in stats:
+            raise LogParseError(source, tool, f"GPU Compute block has no '{key}' line")
+    _check_order(stats, source, tool, "GPU Compute")
+    for n, line in lines:
+        if "Throughput:" in line:
+            q = _TRT_QPS.search(line)
+            if q:
+                v = _figure(validate.positive, q[1], source, tool, f"line {n} Throughput")
+                if qps is not None and qps != v:
+                    raise LogParseError(source, tool, f"line {n}: a second Throughput {v!r} (first {qps!r})")
+                qps = v
+    result = TrtexecPerf(source, stats, total, qps)
+    result.fps(1)   # a mean so small that its fps overflows is refused here, not at report time
+    return result
+
+
