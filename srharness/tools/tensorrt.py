@@ -19,29 +19,16 @@ NVIDIA/TensorRT's samples/common/sampleOptions.cpp at each tag):
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .parsing import LogParseError
+from .tensorrt_logs import parse_version
 
 PRECISION_FLAGS = {"fp32": ["--noTF32"], "fp16": ["--fp16"], "int8": ["--int8"], "best": ["--best"]}
 STRONGLY_TYPED_FROM = (11, 0)   # TensorRT 11: no precision flags; the ONNX's types are the engine's
-_BANNER = re.compile(r"\[TensorRT v(\d{3,7})\]")
-
-
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """The version in trtexec's banner `&&&& RUNNING TensorRT.trtexec [TensorRT v8601]` (8601 =
-    8.6.1; from 10.0 the number is major*10000 + minor*100 + patch: v101600 = 10.16.0)."""
-    m = _BANNER.search(text)
-    if not m:
-        return None
-    n = int(m[1])
-    if n >= 100000:
-        return n // 10000, n // 100 % 100, n % 100
-    return n // 1000, n // 100 % 10, n % 100
 
 
 def trtexec_version(binary: str = "trtexec", timeout: float = 60) -> tuple[int, int, int]:

@@ -24,7 +24,8 @@ class TrtexecPerf(_Record):
     source: str
     gpu_compute_ms: dict[str, float]     # min max mean median p<N>
     total_compute_s: float | None = None
-    throughput_qps: float | None = None  # "Throughput: N qps" of newer trtexec, when printed
+    throughput_qps: float | None = None  # "Throughput: N qps" (7.x: "throughput: N qps"), when printed
+    tensorrt_version: str | None = None  # from the banner "[TensorRT v8601]", when the log has it
 
     def fps(self, batch: int = 1) -> float:
         """The guides' figure: 1000 / (mean latency / batch)."""
@@ -37,7 +38,20 @@ _TRT_OLD_PCT = re.compile(rf"\]\s{{0,16}}percentile:\s{{0,16}}({_NUM})\s{{0,16}}
 _TRT_TOTAL = re.compile(rf"total compute time:\s{{0,16}}({_NUM})\s{{0,16}}s")
 _TRT_NEW_STAT = re.compile(rf"({_NUM})\s{{0,16}}ms")
 _TRT_SECONDS = re.compile(rf"({_NUM})\s{{0,16}}s")
-_TRT_QPS = re.compile(rf"Throughput:\s{{0,16}}({_NUM})\s{{0,16}}qps")
+_TRT_QPS = re.compile(rf"[Tt]hroughput:\s{{0,16}}({_NUM})\s{{0,16}}qps")   # 7.x prints it in lower case
+_BANNER = re.compile(r"\[TensorRT v(\d{3,7})\]")
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """The version in trtexec's banner `&&&& RUNNING TensorRT.trtexec [TensorRT v8601]` (8601 =
+    8.6.1; from 10.0 the number is major*10000 + minor*100 + patch: v101600 = 10.16.0)."""
+    m = _BANNER.search(text)
+    if not m:
+        return None
+    n = int(m[1])
+    if n >= 100000:
+        return n // 10000, n // 100 % 100, n % 100
+    return n // 1000, n // 100 % 10, n % 100
 
 
 def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
@@ -47,8 +61,9 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
     lines = list(_lines(text))
     stats: dict[str, float] = {}
     total = qps = None
-    start = next((i for i, (_, l) in enumerate(lines) if l.rstrip().endswith("GPU Compute")
-                  and l.rstrip()[:-len("GPU Compute")].rstrip().endswith("]")), None)
+    # TensorRT 7 blocks: every one is read, so a log of two runs is refused, not read as its first
+    starts = [i for i, (_, l) in enumerate(lines) if l.rstrip().endswith("GPU Compute")
+              and l.rstrip()[:-len("GPU Compute")].rstrip().endswith("]")]
 
     def put(key: str, value: str, n: int) -> None:
         v = _figure(validate.positive, value, source, tool, f"line {n} GPU Compute {key}")
@@ -57,7 +72,7 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
                                 "a log holds one run; split the file")
         stats[key] = v
 
-    if start is not None:
+    for start in starts:
         for n, line in lines[start + 1:]:
             m = _TRT_OLD_STAT.search(line)
             p = _TRT_OLD_PCT.search(line)
@@ -67,11 +82,15 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
             elif p:
                 put(f"p{p[2]}", p[1], n)
             elif t:
-                total = _figure(validate.positive, t[1], source, tool, f"line {n} total compute time")
+                v = _figure(validate.positive, t[1], source, tool, f"line {n} total compute time")
+                if total is not None and total != v:
+                    raise LogParseError(source, tool, f"line {n}: a second total compute time {v!r} (first "
+                                        f"{total!r})", "a log holds one run; split the file")
+                total = v
                 break
             else:
                 break
-    else:
+    if not starts:
         for n, line in lines:
             head, marker, rest = line.partition("GPU Compute Time:")
             if not marker:
@@ -100,14 +119,15 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
             raise LogParseError(source, tool, f"GPU Compute block has no '{key}' line")
     _check_order(stats, source, tool, "GPU Compute")
     for n, line in lines:
-        if "Throughput:" in line:
+        if "hroughput:" in line:
             q = _TRT_QPS.search(line)
             if q:
                 v = _figure(validate.positive, q[1], source, tool, f"line {n} Throughput")
                 if qps is not None and qps != v:
                     raise LogParseError(source, tool, f"line {n}: a second Throughput {v!r} (first {qps!r})")
                 qps = v
-    result = TrtexecPerf(source, stats, total, qps)
+    version = parse_version(text[:4096]) if "[TensorRT v" in text[:4096] else None
+    result = TrtexecPerf(source, stats, total, qps, ".".join(map(str, version)) if version else None)
     result.fps(1)   # a mean so small that its fps overflows is refused here, not at report time
     return result
 

@@ -32,6 +32,10 @@ class VampPerf(_Record):
     card_power_w: float | None = None
     die_memory_mb: float | None = None
     input_shape: list[int] | None = None
+    samples: int | None = None            # vamp 2025: "samples: 1024"
+    forward_time_s: float | None = None   # vamp 2025: "forwad time (s): 8.23685" (sic)
+    # figures this vamp version does not print, with the reason: never judged, never a refusal
+    absent: dict[str, str] = field(default_factory=dict)
 
 
 # label (lower-case, as printed) -> (figure name, check). "batch szie" is the tool's own typo in
@@ -46,9 +50,13 @@ _VAMP_SCALARS = {
     "card power (w)": ("card_power_w", validate.non_negative),
     "die memory used (mb)": ("die_memory_mb", validate.non_negative),
     "throughput (qps)": ("throughput_qps", validate.positive),
+    "samples": ("samples", lambda v, w: validate.count(v, w, minimum=1)),
+    "forwad time (s)": ("forward_time_s", validate.positive),     # the tool's own spelling (2025)
+    "forward time (s)": ("forward_time_s", validate.positive),
 }
 _VAMP_LAT_KEY = re.compile(r"avg|min|max|p\d{1,3}")
 _VAMP_KEYS = ("avg", "min", "max", "p50", "p90", "p95", "p99")
+_VAMP_REQUIRED = ("avg",)   # vamp 2025 prints avg/min/max only (VastModelZOO docs/doc_vamp.md, READMEs)
 _INT_LIST = re.compile(r"\s*\d{1,9}(?:\s*,\s*\d{1,9}){0,15}\s*")
 
 
@@ -76,7 +84,10 @@ def parse_vamp(text: str, source: str = "<vamp>") -> VampPerf:
     shape = None
     for n, line in _lines(text):
         label, colon, value = line.partition(":")
-        label = label.strip().lstrip("-").strip().lower()
+        label = label.strip()
+        if label.startswith("***"):   # 2024+ banner "*** number of instances in each device: 3 ****"
+            value = value.strip().rstrip("*")
+        label = label.lstrip("-*").strip().lower()
         value = value.strip()
         if colon and label in ("e2e latency (us)", "model latency (us)") and not value:
             name = label.split()[0]
@@ -110,12 +121,27 @@ def parse_vamp(text: str, source: str = "<vamp>") -> VampPerf:
     if "throughput_qps" not in found:
         raise LogParseError(source, tool, "no 'throughput (qps): <number>' line",
                             "vamp prints it when the run completes; check the run did not abort")
+    absent: dict[str, str] = {}
     for name in ("e2e", "model"):
         if name not in blocks:
             raise LogParseError(source, tool, f"no '{name} latency (us):' block")
-        missing = [k for k in _VAMP_KEYS if k not in blocks[name]]
+        missing = [k for k in _VAMP_REQUIRED if k not in blocks[name]]
         if missing:
             raise LogParseError(source, tool, f"{name} latency block lacks {', '.join(missing)}")
+    # percentiles are all or none: vamp 2.x prints p50..p99 in both blocks, vamp 2025 in neither; a log
+    # with some of them was cut short
+    pcts = [k for k in _VAMP_KEYS if k.startswith("p")]
+    if any(k in blocks[b] for b in blocks for k in pcts):
+        for name in ("e2e", "model"):
+            missing = [k for k in pcts if k not in blocks[name]]
+            if missing:
+                raise LogParseError(source, tool, f"{name} latency block lacks {', '.join(missing)}",
+                                    "the other block has them: the log was cut short")
+    for name in ("e2e", "model"):
+        for k in _VAMP_KEYS:
+            if k not in blocks[name]:
+                absent[f"{name} {k} latency"] = "not printed by this vamp version (vamp 2025 prints avg/min/max)"
+    for name in ("e2e", "model"):
         _check_order(blocks[name], source, tool, f"{name} latency block", keys=("avg", "p50", "p90", "p95", "p99"))
     return VampPerf(
         source=source,
@@ -124,7 +150,8 @@ def parse_vamp(text: str, source: str = "<vamp>") -> VampPerf:
         instances=found.get("instances"), batch=found.get("batch"), devices=devices,
         ai_utilize_pct=found.get("ai_utilize_pct"), temperature_c=found.get("temperature_c"),
         card_power_w=found.get("card_power_w"), die_memory_mb=found.get("die_memory_mb"),
-        input_shape=shape,
+        input_shape=shape, samples=found.get("samples"), forward_time_s=found.get("forward_time_s"),
+        absent=absent,
     )
 
 
