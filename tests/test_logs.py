@@ -214,3 +214,85 @@ def test_figures_name_file_line_and_value():
     t = text("vamp_rcan_sr4k_2-2-16_i1.txt").replace("throughput (qps): 36.1415", "throughput (qps): 0")
     with pytest.raises(LogParseError, match=r"vamp.log: .*line \d+ throughput \(qps\) is '0': must be positive"):
         parse_vamp(t, "vamp.log")
+
+
+# ---------------------------------------------------------------- the formats users' logs have (issue 18)
+# one fixture per format, each written from a real log (fixtures/logs/README.md names its source)
+def test_trtexec_7x_lower_case_throughput_of_zero_is_absent_not_a_figure():
+    p = parse_file("trtexec", LOGS / "trtexec_ufld_t4_7x_bs1.txt")
+    assert p.gpu_compute_ms["mean"] == 1.52162 and p.total_compute_s == 2.99759
+    assert p.throughput_qps is None and "0 qps" in p.absent["throughput_qps"]
+    one = text("trtexec_ufld_t4_7x_bs1.txt").replace("throughput: 0 qps", "throughput: 18.0758 qps")
+    assert parse_trtexec(one).throughput_qps == 18.0758     # 7.x prints it in lower case
+
+
+def test_trtexec_7x_log_of_two_runs_is_refused_not_read_as_the_first():
+    with pytest.raises(LogParseError, match="GPU Compute min given twice"):
+        parse_file("trtexec", LOGS / "trtexec_ufld_t4_7x_two_runs.txt")
+
+
+def test_trtexec_8x_total_gpu_compute_time_and_version():
+    p = parse_file("trtexec", LOGS / "trtexec_8502_yolox_jetson_summary.txt")
+    assert p.gpu_compute_ms == {"min": 10.0343, "max": 10.3575, "mean": 10.1824, "median": 10.1851,
+                                "p90": 10.3206, "p95": 10.338, "p99": 10.356}
+    assert p.total_compute_s == 3.02418 and p.tensorrt_version == "8.5.2"
+
+
+def test_ais_bench_batchsize_in_parentheses():
+    p = parse_file("ais_bench", LOGS / "ais_bench_twins_svt_l_batchsize_paren.txt")
+    assert p.throughput == 148.1286544184991 and p.batch == 64 and p.npu_compute_ms["p99"] == 432.2307962036133
+
+
+def test_ais_infer_early_throughput_line():
+    p = parse_file("ais_bench", LOGS / "ais_infer_centroids_reid_early_throughput.txt")
+    assert p.throughput == 1281.4860983806905 and p.batch is None
+    assert p.other_blocks["D2H_latency"]["mean"] == 0.0
+
+
+def test_ais_bench_two_devices_is_the_summary_throughput():
+    p = parse_file("ais_bench", LOGS / "ais_bench_two_devices.txt")
+    assert p.throughput == 449.19304927470046
+    assert p.devices == {"0": {"throughput": 222.76300429514114}, "1": {"throughput": 226.43004497955928}}
+    assert p.other_blocks["NPU_compute_time#2"]["mean"] == 4.4890
+    bad = text("ais_bench_two_devices.txt").replace("summary throughput:449.19304927470046", "summary throughput:500")
+    with pytest.raises(LogParseError, match="not the sum of the devices"):
+        parse_ais_bench(bad)
+
+
+def test_ais_bench_throughput_must_be_1000_b_over_t():
+    bad = text("ais_bench_twins_svt_l_batchsize_paren.txt").replace("batchsize(64)", "batchsize(32)")
+    with pytest.raises(LogParseError, match=r"is not 1000\*32"):
+        parse_ais_bench(bad)
+
+
+def test_benchmark_inference_stage_names():
+    p = parse_file("benchmark", LOGS / "benchmark_rdn_inference_stages.txt")
+    assert p.interface_throughput == 7.41332 and p.infer_latency_ms == 135.745 and p.e2e_latency_ms == 1386.93
+
+
+@pytest.mark.parametrize("name, throughput, latency", [("benchmark_edsr_pure_infer_equals.txt", 22.3706, 44.7073),
+                                                       ("benchmark_dpn131_pure_infer_colon.txt", 38.4344, 26.1589)])
+def test_benchmark_pure_inference_summary(name, throughput, latency):
+    p = parse_file("benchmark", LOGS / name)
+    assert (p.mode, p.interface_throughput, p.infer_latency_ms) == ("pure_infer", throughput, latency)
+    assert p.e2e_throughput is None
+
+
+def test_vamp_2025_avg_min_max_blocks_are_read_and_percentiles_absent():
+    p = parse_file("vamp", LOGS / "vamp_2025_yolov4_fp16.txt")
+    assert p.throughput_qps == 124.319 and p.samples == 1024 and p.forward_time_s == 8.23685 and p.instances == 1
+    assert p.e2e_latency_us == {"avg": 135704, "min": 16676, "max": 146126}
+    assert "vamp 2025" in p.absent["e2e p99 latency"]
+
+
+def test_vamp_2025_instances_banner():
+    p = parse_file("vamp", LOGS / "vamp_2025_doc_banner.txt")
+    assert p.instances == 3 and p.batch == 8 and p.throughput_qps == 3101.12
+    assert p.model_latency_us == {"avg": 315, "min": 315} and "model max latency" in p.absent
+
+
+def test_op_statistic_cann8_layout():
+    p = parse_file("op_statistic", LOGS / "op_statistic_cann8_msprof.csv")
+    assert p.layout == "cann8" and [o.op_type for o in p.ops] == ["RmsNormTactic", "ArgMaxV2"]
+    assert p.ops[0].device_id == 0 and p.ops[0].model_name is None and p.ops[0].ratio_pct == 45.699
+    assert parse_file("op_statistic", LOGS / "op_statistic_0_1_rdn_before_fix.csv").layout == "cann7"

@@ -78,3 +78,24 @@ def test_cli_prints_the_card_table(capsys):
     out = capsys.readouterr().out
     assert "Conv_4Relu_5" in out and "<== first divergent" in out
     assert main(["diagnose", "--msit-csv", str(FIXTURES / "missing_column.csv")]) == 2
+
+
+# ---------------------------------------------------------------- Node_Output row, msprobe (issues 18, 21)
+def test_node_output_row_is_not_an_operator():
+    """msit and msprobe end with a `Node_Output` row of dump file paths: never a node, never a
+    keep-dtype candidate (today the output file's path was one)."""
+    r = read_compare_csv(FIXTURES / "vdsr_om_vs_onnx_node_output.csv")
+    assert "Node_Output" not in {n["node"] for n in r["nodes"]}
+    assert r["keep_dtype_candidates"] == ["Add_9", "Conv_4", "Conv_6", "Conv_8", "Relu_5", "Relu_7"]
+    assert r["tool"] == "msit"
+
+
+def test_msprobe_offline_model_gives_the_same_table():
+    msit = read_compare_csv(FIXTURES / "vdsr_om_vs_onnx.csv")
+    probe = read_compare_csv(FIXTURES / "vdsr_msprobe_offline_model.csv")
+    assert probe["tool"] == "msprobe" and "IsOutputNode" in probe["format"]
+    strip = lambda nodes: [{k: v for k, v in n.items() if k != "extra"} for n in nodes]   # noqa: E731
+    assert strip(probe["nodes"]) == strip(msit["nodes"])
+    assert probe["keep_dtype_candidates"] == msit["keep_dtype_candidates"]
+    out = [n for n in probe["nodes"] if n["extra"].get("graph_output")]
+    assert [n["node"] for n in out] == ["Add_9"] and out[0]["extra"]["is_output_node"]

@@ -16,6 +16,18 @@ NPUDump is the om operator (after fusion), GroundTruth the original model's oper
 could not be computed are `NaN` with the reason in CompareFailReason. OpSequence appears only with
 `-r`/`-s`, OverFlow only with `-overflow_detection`; the metric columns follow the algorithms chosen.
 
+msprobe (`msprobe compare -m offline_model`, msit's successor since msit's compare was retired on
+2026-07-01) writes the same columns plus IsNpuOps, IsOutputNode and IsPrecisionError. Both tools
+append a `NPUDump=Node_Output` row whose GroundTruth/TensorIndex hold the output dump files' paths:
+it is the graph output's file list, not an operator, so it is never a node (nor a keep-dtype
+candidate); msprobe's IsOutputNode marks the graph output instead of the last operator.
+
+The file is read as a stream (one row at a time, fields bounded by MAX_FIELD_CHARS), so a large
+compare costs memory for its node table only. Metrics are checked: CosineSimilarity in [-1, 1],
+the distances and errors >= 0 (a value out of range is a corrupt file, named with its row); NaN
+is "not computed" (msit's CompareFailReason says why), and a file where no output row has a
+computable metric is refused rather than reported as "0 diverged".
+
 Mapping into srharness.diagnose.NodeError: cosine = CosineSimilarity, relative_l2 =
 RelativeEuclideanDistance (the same quantity: |a - b| / |a|), sqnr_db = -20 log10(relative_l2)
 (exact, by that definition), max/mean abs error as given; the other columns are kept under `extra`.
@@ -26,19 +38,25 @@ fp16_overflow_count to 1 (a flag per tensor, not an element count).
 from __future__ import annotations
 
 import csv
-import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 from srharness.errors import InputError
 
+from srharness.errors import InputError
+
 MAX_BYTES = 256 * 1024 * 1024          # a whole-network compare of a large model is tens of MB
+MAX_FIELD_CHARS = 64 * 1024            # a GroundTruth list of fused operators is < 4 KB
 REQUIRED = ("Index", "NPUDump", "GroundTruth", "TensorIndex", "CosineSimilarity")
 METRICS = ("CosineSimilarity", "MaxAbsoluteError", "AccumulatedRelativeError", "RelativeEuclideanDistance",
            "KullbackLeiblerDivergence", "MeanAbsoluteError", "RootMeanSquareError", "MaxRelativeError",
            "MeanRelativeError")
+MSPROBE_COLUMNS = ("IsNpuOps", "IsOutputNode", "IsPrecisionError")
+OUTPUT_FILES_ROW = "Node_Output"       # NPUDump of the row listing the output dump files
 SOURCE = ("CANN docs 'Parameters in a Complete Model Comparison Result'; "
           "ait examples/cli/debug/compare/result_analyse/README.md")
+_INDEX = re.compile(r"\d{1,9}")
 
 
 class MsitCsvError(InputError):
@@ -46,32 +64,59 @@ class MsitCsvError(InputError):
 
 
 def _number(text: str, where: str) -> float | None:
+    """A metric cell: None for NaN/empty (not computed), else a finite float in the metric's range."""
     text = (text or "").strip()
     if text == "" or text.lower() in ("nan", "none", "n/a", "-"):
         return None
     try:
         value = float(text)
     except ValueError:
-        raise MsitCsvError(f"{where}: {text!r} is not a number (expected a value or NaN)") from None
-    return value if math.isfinite(value) else None
+        raise MsitCsvError(f"{where}: {text[:40]!r} is not a number (expected a value or NaN)") from None
+    if not math.isfinite(value):
+        raise MsitCsvError(f"{where}: {text[:40]!r} is not a finite number")
+    name = where.rsplit(" ", 1)[-1]
+    if name == "CosineSimilarity" and not -1.0 - 1e-6 <= value <= 1.0 + 1e-6:
+        raise MsitCsvError(f"{where}: {value!r} is outside [-1, 1], the range of a cosine similarity")
+    if name != "CosineSimilarity" and value < 0:
+        raise MsitCsvError(f"{where}: {value!r} is negative; a distance or error is >= 0")
+    return value
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The CSV's rows as dicts; the two DataType columns become DataType (NPU) and GroundTruthDataType."""
-    path = Path(path)
+def _open_rows(path: Path):
+    """(line number, values) of the CSV, read as a stream with bounded fields."""
     if not path.is_file():
         raise MsitCsvError(f"{path}: no such file (msit writes result_<timestamp>.csv under its -o folder)")
     if path.stat().st_size > MAX_BYTES:
         raise MsitCsvError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_BYTES} this reader accepts")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MsitCsvError(f"{path}: not UTF-8 text ({exc.reason}); is it an msit compare result CSV?") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS + 1))
+    return _stream(path)
+
+
+def _stream(path: Path):
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            for values in reader:
+                if any(len(v) > MAX_FIELD_CHARS for v in values):
+                    raise MsitCsvError(f"{path}:{reader.line_num}: a field longer than {MAX_FIELD_CHARS} "
+                                       "characters; not an msit/msprobe compare result")
+                yield reader.line_num, values
+        except csv.Error as exc:
+            raise MsitCsvError(f"{path}:{reader.line_num}: not a CSV file ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise MsitCsvError(f"{path}: not UTF-8 text ({exc.reason}); is it an msit compare result CSV?") from None
+
+
+def iter_rows(path: str | Path):
+    """The CSV's rows as dicts, one at a time; the two DataType columns become DataType (NPU) and
+    GroundTruthDataType."""
+    path = Path(path)
+    stream = _open_rows(path)
+    first = next(stream, None)
+    if not first or not first[1]:
+        stream.close()
         raise MsitCsvError(f"{path}: empty file")
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in first[1]]
     names, seen_dtype = [], 0
     for h in header:
         if h == "DataType":
@@ -81,16 +126,20 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             names.append(h)
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise MsitCsvError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}. "
-                           f"Expected an msit/ait `debug compare` result_*.csv ({SOURCE})")
-    rows = []
-    for lineno, values in enumerate(reader, start=2):
+        stream.close()
+        raise MsitCsvError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)[:300]}. "
+                           f"Expected an msit/ait `debug compare` or msprobe offline_model result_*.csv ({SOURCE})")
+    for lineno, values in stream:
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(names):
             raise MsitCsvError(f"{path}:{lineno}: {len(values)} fields, the header has {len(names)}")
-        rows.append(dict(zip(names, (v.strip() for v in values))))
-    return rows
+        yield dict(zip(names, (v.strip() for v in values)))
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """All rows (iter_rows as a list; for small files and tests)."""
+    return list(iter_rows(path))
 
 
 def read_compare_csv(path: str | Path, thresholds=None) -> dict[str, Any]:
@@ -98,12 +147,17 @@ def read_compare_csv(path: str | Path, thresholds=None) -> dict[str, Any]:
     thresholds, plus the first row over each of msit's own analyser monitors."""
     from srharness.diagnose import NodeError, Thresholds, judge_nodes
     thresholds = thresholds or Thresholds()
-    rows = read_rows(path)
     nodes: list[NodeError] = []
     inputs_of: dict[str, list[float]] = {}
     outputs = []
-    for i, r in enumerate(rows):
-        where = f"{path}: row Index={r.get('Index')}"
+    tool = "msit"
+    computable = 0
+    for r in iter_rows(path):
+        if "IsOutputNode" in r:
+            tool = "msprobe"
+        if r["NPUDump"] == OUTPUT_FILES_ROW:
+            continue   # the output dump files' paths, not an operator
+        where = f"{path}: row Index={r.get('Index', '')[:20]}"
         tensor = r["TensorIndex"]
         parts = tensor.rsplit(":", 2)
         direction = parts[1] if len(parts) == 3 else "output"
@@ -113,11 +167,11 @@ def read_compare_csv(path: str | Path, thresholds=None) -> dict[str, Any]:
             if sqnr is not None:
                 inputs_of.setdefault(r["NPUDump"], []).append(sqnr)
             continue
-        try:
-            depth = int(float(r["Index"]))
-        except ValueError:
-            raise MsitCsvError(f"{where}: Index {r['Index']!r} is not an integer") from None
+        if not _INDEX.fullmatch(r["Index"]):
+            raise MsitCsvError(f"{where}: Index {r['Index'][:40]!r} is not a row number (0..999999999)")
+        depth = int(r["Index"])
         metrics = {c: _number(r.get(c, ""), f"{where} {c}") for c in METRICS if c in r}
+        computable += any(v is not None for v in metrics.values())
         ground_truth = [g for g in r["GroundTruth"].split(",") if g and g != "*"]
         node = NodeError(tensor=tensor, node=r["NPUDump"], op_type=r.get("OpType", ""), depth=depth,
                          cosine=metrics.get("CosineSimilarity"), sqnr_db=sqnr, relative_l2=red,
@@ -130,17 +184,25 @@ def read_compare_csv(path: str | Path, thresholds=None) -> dict[str, Any]:
                                 "max_relative_error": metrics.get("MaxRelativeError"),
                                 "accumulated_relative_error": metrics.get("AccumulatedRelativeError"),
                                 "standard_deviation": r.get("StandardDeviation"),
-                                "compare_fail_reason": r.get("CompareFailReason") or None})
+                                "compare_fail_reason": r.get("CompareFailReason") or None,
+                                **({"is_output_node": r["IsOutputNode"].upper() == "TRUE",
+                                    "is_precision_error": r.get("IsPrecisionError", "").upper() == "TRUE",
+                                    "is_npu_op": r.get("IsNpuOps", "").upper() == "TRUE"}
+                                   if "IsOutputNode" in r else {})})
         nodes.append(node)
         outputs.append(node)
     if not nodes:
         raise MsitCsvError(f"{path}: no output rows (TensorIndex '<op>:output:<n>') to tabulate")
+    if not computable:
+        raise MsitCsvError(f"{path}: no output row has a computable metric (all NaN); CompareFailReason says why "
+                           "the tool could not compare; nothing can be judged from this file")
     for n in nodes:
         ins = inputs_of.get(n.node)
         if ins:
             n.input_sqnr_db = min(ins)
-    last = max(outputs, key=lambda n: n.depth)
-    last.extra["graph_output"] = True          # the CSV does not mark outputs: the last operator's stands in
+    marked = [n for n in outputs if n.extra.get("is_output_node")]
+    for n in marked or [max(outputs, key=lambda n: n.depth)]:
+        n.extra["graph_output"] = True   # msprobe marks it (IsOutputNode); msit does not: the last operator stands in
     summary = judge_nodes(nodes, thresholds)
     monitors = {"CosineSimilarity": lambda n: n.cosine is not None and n.cosine < thresholds.cosine_min,
                 "RelativeEuclideanDistance": lambda n: n.relative_l2 is not None
@@ -155,6 +217,8 @@ def read_compare_csv(path: str | Path, thresholds=None) -> dict[str, Any]:
         first_over[name] = None if hit is None else {"node": hit.node, "tensor": hit.tensor, "depth": hit.depth,
                                                      "ground_truth": hit.extra["ground_truth"]}
     summary["first_over"] = first_over
-    return {"source": str(path), "format": f"msit debug compare result CSV ({SOURCE})",
+    fmt = ("msprobe compare -m offline_model result CSV (msit's columns + " + ", ".join(MSPROBE_COLUMNS) + ")"
+           if tool == "msprobe" else f"msit debug compare result CSV ({SOURCE})")
+    return {"source": str(path), "format": fmt, "tool": tool,
             "nodes": [n.to_dict() for n in nodes], **summary, "rules": thresholds.rules(),
             "keep_dtype_candidates": sorted({g for n in nodes if n.diverged for g in n.extra["ground_truth"]})}

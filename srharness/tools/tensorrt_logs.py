@@ -3,7 +3,7 @@ its command lines). Shared base: srharness.tools.parsing."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from srharness import validate
 from srharness.tools.parsing import (
@@ -26,6 +26,7 @@ class TrtexecPerf(_Record):
     total_compute_s: float | None = None
     throughput_qps: float | None = None  # "Throughput: N qps" (7.x: "throughput: N qps"), when printed
     tensorrt_version: str | None = None  # from the banner "[TensorRT v8601]", when the log has it
+    absent: dict[str, str] = field(default_factory=dict)   # figures the log does not give, with the reason
 
     def fps(self, batch: int = 1) -> float:
         """The guides' figure: 1000 / (mean latency / batch)."""
@@ -61,6 +62,7 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
     lines = list(_lines(text))
     stats: dict[str, float] = {}
     total = qps = None
+    absent: dict[str, str] = {}
     # TensorRT 7 blocks: every one is read, so a log of two runs is refused, not read as its first
     starts = [i for i, (_, l) in enumerate(lines) if l.rstrip().endswith("GPU Compute")
               and l.rstrip()[:-len("GPU Compute")].rstrip().endswith("]")]
@@ -122,12 +124,15 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
         if "hroughput:" in line:
             q = _TRT_QPS.search(line)
             if q:
-                v = _figure(validate.positive, q[1], source, tool, f"line {n} Throughput")
+                v = _figure(validate.non_negative, q[1], source, tool, f"line {n} Throughput")
+                if v == 0:   # TensorRT 7 with --threads prints "throughput: 0 qps": no figure, not a zero
+                    absent["throughput_qps"] = f"line {n} prints 0 qps (trtexec 7 with --threads)"
+                    continue
                 if qps is not None and qps != v:
                     raise LogParseError(source, tool, f"line {n}: a second Throughput {v!r} (first {qps!r})")
                 qps = v
     version = parse_version(text[:4096]) if "[TensorRT v" in text[:4096] else None
-    result = TrtexecPerf(source, stats, total, qps, ".".join(map(str, version)) if version else None)
+    result = TrtexecPerf(source, stats, total, qps, ".".join(map(str, version)) if version else None, absent)
     result.fps(1)   # a mean so small that its fps overflows is refused here, not at report time
     return result
 
