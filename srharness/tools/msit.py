@@ -42,7 +42,6 @@ import math
 import re
 from pathlib import Path
 from typing import Any
-from srharness.errors import InputError
 
 from srharness.errors import InputError
 
