@@ -77,6 +77,42 @@ def pytest_addhooks(pluginmanager):
         pluginmanager.register(report_hooks, report_hooks.__name__ if taken else REPORT_PLUGIN)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)     # before capture & co. read the parsed options
+def pytest_load_initial_conftests(early_config, parser, args):
+    """`--sr-data-dir DIR` (a space, not `=`) must find the same rootdir and ini file as
+    `--sr-data-dir=DIR`. pytest settles the rootdir before it loads plugins from entry points, when
+    our options are still unknown, so it takes DIR for a test path (rootdir: a common ancestor of
+    DIR and the project, no ini file, no golden/). Now that the options are known, settle it again
+    from the real test paths, as pytest would have, ini file's addopts included."""
+    _resettle_rootdir(early_config, parser, args)
+    return (yield)
+
+
+def _resettle_rootdir(config, parser, args: list[str]) -> None:
+    import copy
+
+    from _pytest.config.findpaths import determine_setup
+    ns = config.known_args_namespace
+    try:
+        rootpath, inipath, inicfg, ignored = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)
+    except Exception:     # noqa: BLE001 - pytest's own answer stands when its internals differ
+        return
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    # the confcutdir pytest derived from the wrong ini/rootdir is derived again below
+    derived = ns.confcutdir == str(config.inipath.parent if config.inipath else config.rootpath)
+    config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
+    config._ignored_config_files = ignored
+    config._inicache.clear()
+    parser.extra_info["rootdir"], parser.extra_info["inifile"] = str(rootpath), str(inipath)
+    args[:] = config._validate_args(config.getini("addopts"), "via addopts config") + args
+    config.known_args_namespace = parser.parse_known_args(args, namespace=copy.copy(config.option))
+    if derived or config.known_args_namespace.confcutdir is None:
+        config.known_args_namespace.confcutdir = str(inipath.parent if inipath else rootpath)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("srharness")
     for dest, (flag, env, help_, *extra) in OPTIONS.items():
