@@ -388,17 +388,19 @@ class _RefusedLister(SafeUnpickler):
         self.refused = refused
 
     def find_class(self, module, name):
-        if (module, name) in ALLOWED_FUNCTIONS and name != "OrderedDict":
-            return _DryValue   # no tensors are rebuilt while listing
         try:
-            return super().find_class(module, name)
+            super().find_class(module, name)
         except RefusedGlobal as exc:
             if exc.global_name not in self.refused:
                 self.refused.append(exc.global_name)
-            return _DryValue
+        # Everything stands in as the one inert type while listing (no tensor is rebuilt, and
+        # NEWOBJ of an allowed stub's instance would stop the listing after the first class).
+        return _DryValue
 
     def persistent_load(self, pid):
-        return _DryValue()
+        # a legacy full-model pickle names each module class by persistent id ("module", cls, ...):
+        # the type, so NEWOBJ of it goes on and every later class is listed too
+        return _DryValue
 
 
 def refused_globals(path: Path) -> list[str]:

@@ -309,6 +309,11 @@ def load_file(path: str | Path) -> list[Golden]:
     if not isinstance(defaults.get("rule") or {}, dict):
         raise GoldenError(f"{path}: defaults: 'rule' must be a mapping such as "
                           "{type: relative, tolerance: 0.01, sides: one-sided}")
+    d_rule = defaults.get("rule") or {}
+    if d_rule.get("type") in ("exceeds", "none") and "tolerance" in d_rule:
+        # the defaults' own rule says exceeds/none AND gives a tolerance: every figure would ignore it
+        raise GoldenError(f"{path}: defaults: an {d_rule['type']} rule takes no tolerance (it would be ignored by "
+                          "every figure); remove it, or use a one-sided relative/absolute rule")
     _check_name("model", model, "model", path)
     figures = doc.get("figures")
     if not isinstance(figures, list) or not figures:

@@ -1863,6 +1863,42 @@ add(
          argv=["export", "srcnn", "-o", "{tmp}/new/m.onnx"], expect=("{tmp}/new/m.onnx", "No space")),
 )
 
+# ---------------------------------------------------------------- leftovers of round 1
+def _legacy_two_classes(name: str):
+    """A torch <= 0.3 style full-model pickle (legacy format) whose classes lapsrn.Net and lapsrn.Block
+    live in a module this process does not have: the refusal must name both at once."""
+    def setup(tmp: Path):
+        import subprocess
+        code = ("import sys, types, torch\nmod = types.ModuleType('lapsrn'); sys.modules['lapsrn'] = mod\n"
+                "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__(); self.block = Block()\n"
+                "class Block(torch.nn.Module):\n    def __init__(self):\n"
+                "        super().__init__(); self.conv = torch.nn.Conv2d(1, 1, 3)\n"
+                "Net.__module__ = Block.__module__ = 'lapsrn'; mod.Net = Net; mod.Block = Block\n"
+                "import warnings; warnings.simplefilter('ignore')\n"
+                "torch.save(Net(), sys.argv[1], _use_new_zipfile_serialization=False)\n")
+        subprocess.run([sys.executable, "-c", code, str(tmp / name)], check=True, capture_output=True)
+    return setup
+
+
+add(
+    Case("legacy-pickle-lists-all-classes", "leftover", setup=_legacy_two_classes("net.pth"),
+         argv=["eval", "srcnn", "--weights", "{tmp}/net.pth", "--images", "camera"],
+         expect=("{tmp}/net.pth", "lapsrn.Net", "lapsrn.Block", "--allow-pickle-class lapsrn.Net,lapsrn.Block")),
+    _golden_case("golden-defaults-exceeds-tolerance",
+                 _g("  rule: {type: relative, tolerance: 0.01, sides: one-sided}\n",
+                    "  rule: {type: exceeds, tolerance: 0.05}\n"), ("defaults", "exceeds", "tolerance")),
+    _golden_case("golden-defaults-none-tolerance",
+                 _g("  rule: {type: relative, tolerance: 0.01, sides: one-sided}\n",
+                    "  rule: {type: none, tolerance: 0.05}\n"), ("defaults", "none", "tolerance")),
+    Case("bench-batch-sweep-zero-negative", "leftover", argv=_bench("--batch-sweep", "0,-1"),
+         expect=("--batch-sweep", "0,-1", "1..1024")),
+    Case("bench-batch-sweep-text", "leftover", argv=_bench("--batch-sweep", "abc"), expect=("--batch-sweep", "abc")),
+    Case("bench-batch-sweep-empty", "leftover", argv=_bench("--batch-sweep", ","), expect=("--batch-sweep",)),
+    Case("bench-batch-sweep-huge", "leftover", argv=_bench("--batch-sweep", "1,99999"), expect=("--batch-sweep", "99999")),
+    Case("bench-batch-sweep-on-cpu-backend", "leftover", argv=_bench("--batch-sweep", "1,2"),
+         expect=("--batch-sweep", "GPU")),
+)
+
 
 def test_there_are_at_least_150_kinds():
     assert len(CASES) >= 150, len(CASES)

@@ -52,6 +52,9 @@ def run(args) -> int:
     if args.backend in GPU_BACKENDS or args.variants:
         from srharness.cli.bench_gpu import run_gpu
         return run_gpu(args)
+    if args.batch_sweep:   # never silently ignored
+        raise CliError(f"--batch-sweep: sweeps are timed on the GPU backends ({', '.join(GPU_BACKENDS)}); "
+                       f"for {args.backend} give one --batch")
     if args.backend not in CPU_BACKENDS:
         raise CliError(f"--backend {args.backend!r}: this command times the CPU backends {', '.join(CPU_BACKENDS)}; "
                        "card backends are timed by their suites (pytest -m ascend/vacc/cuda)")

@@ -30,7 +30,8 @@ def add_gpu_arguments(p) -> None:
                    "converted on the GPU")
     g.add_argument("--pinned", action="store_true", help="page-locked host buffers for the copies")
     g.add_argument("--tf32", action="store_true", help="allow TF32 for fp32 convolutions (default: true fp32)")
-    g.add_argument("--batch-sweep", default=None, metavar="N,N,...", help="time each batch in turn (overrides --batch)")
+    g.add_argument("--batch-sweep", default=None, type=batch_sweep, metavar="N,N,...",
+                   help="time each batch in turn (overrides --batch; GPU backends)")
     g.add_argument("--compare-independent", action="store_true",
                    help="also time a plain CUDA-event loop over the same module; fail beyond 10%% apart")
     g.add_argument("--variants", default=None, metavar="NAME,...|all",
@@ -42,17 +43,20 @@ def add_gpu_arguments(p) -> None:
                    help="cpu: the CPU twin of the same pipeline (host-clock events), for testing")
 
 
-def _batches(args) -> list[int]:
-    from srharness.cli import CliError
-    if not args.batch_sweep:
-        return [args.batch]
+def batch_sweep(text: str) -> list[int]:
+    """--batch-sweep 1,8,32: a usage error (exit 2, naming the value) for anything else."""
+    import argparse
     try:
-        batches = [int(b) for b in args.batch_sweep.split(",") if b.strip()]
+        batches = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise CliError(f"--batch-sweep {args.batch_sweep!r}: comma-separated whole numbers, e.g. 1,4,16") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated whole numbers, e.g. 1,4,16") from None
     if not batches or any(b < 1 or b > 1024 for b in batches):
-        raise CliError(f"--batch-sweep {args.batch_sweep!r}: each batch must be 1..1024")
+        raise argparse.ArgumentTypeError(f"{text!r}: each batch must be 1..1024, e.g. 1,4,16")
     return batches
+
+
+def _batches(args) -> list[int]:
+    return list(args.batch_sweep) if args.batch_sweep else [args.batch]
 
 
 def run_gpu(args) -> int:
