@@ -41,11 +41,9 @@ def input_batch(model: str, shape: tuple[int, int], data_dir, seed: int = 0) -> 
         crop = rgb[top:top + h, left:left + w]
         planes = matlab_y(crop)[None] if spec.in_channels == 1 else crop.transpose(2, 0, 1)
         x = planes.astype(np.float32)[None] / 255.0
-        source = f"set5/{SET5_IMAGE} centre crop {h}x{w}"
-    else:
-        x = np.random.default_rng(seed).random((1, spec.in_channels, h, w), dtype=np.float32)
-        source = f"uniform noise {h}x{w} (seed {seed}; no data dir)"
-    return (x * spec.input_range).astype(np.float32), source
+        return (x * spec.input_range).astype(np.float32), f"set5/{SET5_IMAGE} centre crop {h}x{w}"
+    from srharness.deploy import make_input     # the one input maker (same values as before)
+    return make_input(spec, (h, w), 1, seed), f"uniform noise {h}x{w} (seed {seed}; no data dir)"
 
 
 def ort_run(onnx_path, x: np.ndarray) -> np.ndarray:
