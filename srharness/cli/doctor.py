@@ -30,8 +30,9 @@ def data_and_weights(data_dir: str | None, weights_dir: str | None) -> dict:
     import os
     from pathlib import Path
     data = data_dir or os.environ.get("SRHARNESS_DATA_DIR") or None
-    weights = weights_dir or os.environ.get("SRHARNESS_WEIGHTS_DIR") or (
-        str(Path(data) / "weights") if data and (Path(data) / "weights").is_dir() else None)
+    from srharness.deploy import weights_dir as resolve
+    found = resolve(weights_dir, data, existing=True)
+    weights = str(found) if found else None
     found: dict[str, dict[str, str | None]] = {}
     if weights:
         from srharness.checkpoints import find_weights

@@ -48,14 +48,16 @@ class DeployError(SrHarnessError, ValueError):
 
 
 # ---------------------------------------------------------------- settings
-def weights_dir(flag=None, data_dir=None) -> Path | None:
+def weights_dir(flag=None, data_dir=None, *, existing: bool = False) -> Path | None:
     """Where `--weights auto` looks: the flag, then $SRHARNESS_WEIGHTS_DIR, then <data dir>/weights
-    (the data dir given, else $SRHARNESS_DATA_DIR). The one place this is resolved."""
+    (the data dir given, else $SRHARNESS_DATA_DIR; with existing=True only when that folder exists).
+    The one place this is resolved (the CLI, the pytest plugin, doctor)."""
     value = flag or os.environ.get(WEIGHTS_ENV)
     if value:
         return Path(value)
     data = data_dir or os.environ.get("SRHARNESS_DATA_DIR")
-    return Path(data) / "weights" if data else None
+    found = Path(data) / "weights" if data else None
+    return None if existing and found is not None and not found.is_dir() else found
 
 
 # ---------------------------------------------------------------- inputs
