@@ -147,3 +147,63 @@ def test_an_onnx_only_model_runs_everything_that_needs_no_torch(project):
     assert outcomes.get("passed", 0) >= 5 and not outcomes.get("failed"), result.stdout.str()[-3000:]
     result.stdout.fnmatch_lines(["*ONNX-only model*no torch code to export*",
                                  "*ONNX-only model: onnxruntime fp32 is the fidelity reference itself*"])
+
+
+HOSTILE_ONNX_PLUGIN = textwrap.dedent('''
+    from srharness.registry import ModelSpec
+
+    def srharness_register(api):
+        for name in ("hostile-first-output", "hostile-loop", "hostile-random-bytes", "hostile-custom-domain"):
+            api.register_model(ModelSpec(name=name, builder=None, onnx=f"{name}.onnx", scales=(2,),
+                                         reference="a hostile ONNX file", in_channels=1, input_range=1.0,
+                                         upsamples=False, guide_input_shape=(1, 1, 16, 16), guide_opset=13,
+                                         test_shape=(16, 16), cpu_perf_shape=(16, 16)))
+''')
+
+HOSTILE_ONNX_SUITE = textwrap.dedent('''
+    import pytest
+    from srharness.checks.accuracy import AccuracyChecks
+
+    pytestmark = [pytest.mark.cpu]
+
+    class TestFirstOutput(AccuracyChecks):
+        model = "hostile-first-output"
+
+    class TestLoop(AccuracyChecks):
+        model = "hostile-loop"
+
+    class TestRandomBytes(AccuracyChecks):
+        model = "hostile-random-bytes"
+
+    class TestCustomDomain(AccuracyChecks):
+        model = "hostile-custom-domain"
+''')
+
+
+def test_hostile_onnx_only_models_fail_clearly_through_pytest(project, monkeypatch):
+    """The hostile-ONNX cases of tests/test_bad_input.py through pytest, registered by a plugin: a first
+    output that is not the SR image never scores (it used to pass with fidelity inf dB), a Loop of 2^62
+    iterations times out, random bytes and a custom-domain op are refused: each a failure whose
+    message names the file, none a pass, no onnxruntime traceback."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import test_bad_input as bad
+    finally:
+        sys.path.pop(0)
+    bad._two_outputs("junk")(project.path / "hostile-first-output.onnx")
+    bad._loop_forever(project.path / "hostile-loop.onnx")
+    (project.path / "hostile-random-bytes.onnx").write_bytes(bytes(range(256)) * 8)
+    bad._simple([bad._node("Magic", ["input"], ["output"], domain="evil.ops")], [bad._vi("input", [1, 1, "h", "w"])],
+                [bad._vi("output", [1, 1, "h", "w"])], domains=("evil.ops",))(project.path / "hostile-custom-domain.onnx")
+    project.makepyfile(hostile_plugin=HOSTILE_ONNX_PLUGIN, test_hostile=HOSTILE_ONNX_SUITE)
+    monkeypatch.setenv("SRHARNESS_ORT_TIMEOUT_S", "2")
+    result = project.runpytest_subprocess("--sr-plugin=hostile_plugin", "-rA", "-k", "fidelity and ort-fp16")
+    out = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert not outcomes.get("passed") and outcomes.get("failed", 0) == 4, out[-4000:]
+    for name, said in (("hostile-first-output", "sr_output"), ("hostile-loop", "timed out after 2 s"),
+                       ("hostile-random-bytes", "not an ONNX model"), ("hostile-custom-domain", "evil.ops")):
+        assert any(name in line and said in line for line in out.splitlines()), (name, said, out[-4000:])
+    assert "inf dB" not in out and "onnxruntime_pybind11_state" not in out, out[-4000:]
