@@ -32,8 +32,11 @@ class Generator:
 
 
 def find_generator() -> Generator | None:
+    from srharness import resources
+    # node_modules/ of the project: the clone srharness runs from, or (a wheel) the current folder
+    project = resources.clone_root() or Path.cwd()
     candidates = [os.environ.get(ALLURE_ENV), shutil.which("allure"),
-                  str(Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "allure")]
+                  str(project / "node_modules" / ".bin" / "allure")]
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             try:
