@@ -4,8 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from srharness.tools.logs import (LogParseError, parse_ais_bench, parse_benchmark, parse_file, parse_npu_smi,
-                                  parse_op_statistic, parse_trtexec, parse_vamp)
+from srharness.tools.logs import (
+    LogParseError,
+    parse_ais_bench,
+    parse_benchmark,
+    parse_file,
+    parse_npu_smi,
+    parse_op_statistic,
+    parse_trtexec,
+    parse_vamp,
+)
 
 LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
 
@@ -181,6 +189,7 @@ def test_missing_file(tmp_path):
 # ---------------------------------------------------------------- srharness parse-log
 def test_cli_parse_log_json(capsys):
     import json
+
     from srharness.cli import main
     assert main(["parse-log", "vamp", str(LOGS / "vamp_rcan_sr4k_2-2-16_i1.txt"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -296,3 +305,13 @@ def test_op_statistic_cann8_layout():
     assert p.layout == "cann8" and [o.op_type for o in p.ops] == ["RmsNormTactic", "ArgMaxV2"]
     assert p.ops[0].device_id == 0 and p.ops[0].model_name is None and p.ops[0].ratio_pct == 45.699
     assert parse_file("op_statistic", LOGS / "op_statistic_0_1_rdn_before_fix.csv").layout == "cann7"
+
+
+def test_op_statistic_layouts_are_the_specs():
+    import yaml
+
+    from srharness.tools import ascend_logs
+    spec = yaml.safe_load((LOGS.parent / "vendor_specs" / "op_statistic.yaml").read_text())
+    for layout, entry in spec["layouts"].items():
+        first, *rest = entry["header"]
+        assert ascend_logs._OPSTAT_LAYOUTS[first] == layout and rest == list(ascend_logs._OPSTAT_COLUMNS.values())

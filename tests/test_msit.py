@@ -94,7 +94,7 @@ def test_msprobe_offline_model_gives_the_same_table():
     msit = read_compare_csv(FIXTURES / "vdsr_om_vs_onnx.csv")
     probe = read_compare_csv(FIXTURES / "vdsr_msprobe_offline_model.csv")
     assert probe["tool"] == "msprobe" and "IsOutputNode" in probe["format"]
-    strip = lambda nodes: [{k: v for k, v in n.items() if k != "extra"} for n in nodes]   # noqa: E731
+    strip = lambda nodes: [{k: v for k, v in n.items() if k != "extra"} for n in nodes]
     assert strip(probe["nodes"]) == strip(msit["nodes"])
     assert probe["keep_dtype_candidates"] == msit["keep_dtype_candidates"]
     out = [n for n in probe["nodes"] if n["extra"].get("graph_output")]

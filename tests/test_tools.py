@@ -249,6 +249,7 @@ def test_fake_vamp_runs_the_vendors_own_vdsr_files(fake_path, tmp_path, y256_onn
 
 def _torch_y256(x):
     import torch
+
     from srharness.models import build_model
     with torch.inference_mode():
         return build_model("srcnn", 2)(torch.from_numpy(x)).numpy()
@@ -403,6 +404,7 @@ def srcnn_onnx(tmp_path_factory):
 
 def _torch(x):
     import torch
+
     from srharness.models import build_model
     with torch.inference_mode():
         return build_model("srcnn", 2)(torch.from_numpy(x)).numpy()
@@ -473,3 +475,62 @@ def test_tensorrt_runner_with_fakes(fake_path, tmp_path, srcnn_onnx, monkeypatch
         assert "--fp16" in cmds[0] and info["trtexec_flags"] == ["--fp16"]
     assert info["tensorrt"] == {"8.6": "8.6.1", "10.16": "10.16.0", "11.1": "11.1.0"}[version]
     assert "--loadInputs=input.1:" in cmds[1] and "--exportOutput=" in cmds[1]
+
+
+# ---------------------------------------------------------------- Ascend against CANN's own rules (issue 18)
+@pytest.mark.parametrize("bad", ["/data/my model.onnx", "/data/x+y.onnx", "/home/~u/m.onnx"])
+def test_atc_paths_outside_ges_charset_are_refused_before_atc(bad):
+    from srharness.errors import UsageError
+    cfg = ascend.AtcConfig(onnx=Path(bad), output=Path("/w/out"), input_name="x", input_shape=(1, 3, 8, 8),
+                           soc_version="Ascend310P3")
+    with pytest.raises(UsageError, match=r"atc --model=.*accepts only a-z A-Z 0-9 - \. _ /"):
+        ascend.atc_argv(cfg)
+    ok = ascend.AtcConfig(onnx=Path("/data/模型_v1-2.onnx"), output=Path("/w/out"), input_name="x",
+                          input_shape=(1, 3, 8, 8), soc_version="Ascend310P3")
+    assert ascend.atc_argv(ok)[2] == "--model=/data/模型_v1-2.onnx"
+
+
+def test_fake_atc_refuses_such_a_path_as_ge_does(fake_path, tmp_path, srcnn_onnx):
+    import shutil
+    odd = tmp_path / "a b"
+    odd.mkdir()
+    shutil.copyfile(srcnn_onnx, odd / "m.onnx")
+    with pytest.raises(ToolError, match="E10001"):
+        run_tool(["atc", "--framework=5", f"--model={odd / 'm.onnx'}", f"--output={tmp_path / 'o'}",
+                  "--input_format=NCHW", "--input_shape=input.1:1,1,16,16", "--soc_version=Ascend310P3"],
+                 log_dir=tmp_path, timeout=60)
+
+
+def test_ascend_runner_finds_the_linux_arch_om(fake_path, tmp_path, srcnn_onnx, monkeypatch):
+    """CANN may write <output>_linux_<arch>.om; the runner takes it (today: 'wrote no .om')."""
+    from srharness.runners.ascend import AscendRunner
+    monkeypatch.setenv("SRHARNESS_FAKE_ATC_OM_SUFFIX", "1")
+    r = AscendRunner(srcnn_onnx, input_name="input.1", input_shape=(1, 1, 16, 16), output_shape=(1, 1, 16, 16),
+                     workdir=tmp_path / "w", use_ais_bench=False)
+    x = np.random.default_rng(0).random((1, 1, 16, 16), dtype=np.float32)
+    np.testing.assert_allclose(r.run(x), _torch(x), atol=1e-5)
+    assert r.om_path.name.startswith("srcnn_x2_linux_") and r.om_path.suffix == ".om"
+
+
+def test_benchmark_binary_prefers_the_ascend_tool_over_a_bare_mindspore_benchmark(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    lite = bin_dir / "benchmark"      # MindSpore Lite's usage: --modelFile, no -om_path
+    lite.write_text("#!/bin/sh\necho 'Usage: benchmark --modelFile=<file> --inDataFile=<file>'\n")
+    lite.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert ascend.find_benchmark_binary() is None
+    import platform
+    arch = bin_dir / f"benchmark.{platform.machine()}"
+    arch.write_text("#!/bin/sh\nexit 0\n")
+    arch.chmod(0o755)
+    assert ascend.find_benchmark_binary() == arch.name
+
+
+def test_force_fp32_is_not_labelled_fp32(tmp_path):
+    from srharness.runners.ascend import AscendRunner
+    label = lambda mode: AscendRunner(Path("m.onnx"), input_name="x", input_shape=(1, 1, 8, 8),  # noqa: E731
+                                      output_shape=(1, 1, 8, 8), workdir=tmp_path, soc_version="Ascend310P3",
+                                      precision_mode=mode, use_ais_bench=False).precision
+    assert label("force_fp32") == "fp32-cube-fp16"
+    assert label("must_keep_origin_dtype") == "fp32" and label(None) == "fp16"

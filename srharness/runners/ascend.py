@@ -36,8 +36,12 @@ class AscendRunner(VendorToolRunner):
         self.last_perf: BenchmarkPerf | None = None
 
     @property
-    def precision(self) -> str:   # what the om computes in, from the precision mode
-        return "fp32" if self.atc_config().effective_precision_mode in ("force_fp32", "must_keep_origin_dtype") else "fp16"
+    def precision(self) -> str:
+        """What the om computes in, from the precision mode. force_fp32 is not fp32: for cube
+        operators (Conv, MatMul) it keeps fp16 inputs (CANN's precision_mode description), so only
+        must_keep_origin_dtype is labelled fp32."""
+        mode = self.atc_config().effective_precision_mode
+        return {"must_keep_origin_dtype": "fp32", "force_fp32": "fp32-cube-fp16"}.get(mode, "fp16")
 
     def atc_config(self) -> tools.AtcConfig:
         return tools.AtcConfig(onnx=self.onnx_path, output=self.workdir / self.onnx_path.stem,
@@ -51,9 +55,10 @@ class AscendRunner(VendorToolRunner):
             self.commands.append(result.command)
         cfg = self.atc_config()
         self._tool(tools.atc_argv(cfg))
-        self.om_path = Path(f"{cfg.output}.om")
-        if not self.om_path.is_file():
-            raise ToolError(f"atc reported success but wrote no {self.om_path}", self.commands[-1])
+        self.om_path = tools.om_file(cfg.output)
+        if self.om_path is None:
+            raise ToolError(f"atc reported success but wrote no {cfg.output}.om (nor {cfg.output}_linux_<arch>.om)",
+                            self.commands[-1])
 
     def run_files(self, arrays: Sequence[np.ndarray], stems: Sequence[str]) -> list[np.ndarray]:
         """Run a dataset the way the guides do (one benchmark call over all inputs); outputs come
@@ -67,8 +72,9 @@ class AscendRunner(VendorToolRunner):
         info = tools.write_info(bins, run_dir / "inputs.info", w, h)
         binary = tools.find_benchmark_binary()
         if binary is None:
-            raise ToolError("Ascend benchmark binary not found on PATH (benchmark / benchmark.x86_64 / "
-                            "benchmark.aarch64) and ais_bench is not importable", "benchmark")
+            raise ToolError("Ascend benchmark binary not found on PATH (benchmark.x86_64 / benchmark.aarch64, or a "
+                            "`benchmark` whose usage names -om_path; MindSpore Lite's benchmark is not it) and "
+                            "ais_bench is not importable", "benchmark")
         self._tool(tools.benchmark_argv(binary, self.om_path.resolve(), info.resolve(), w, h, batch=n,
                                         device_id=self.device_id), cwd=run_dir)
         self.last_perf = tools.read_perf(run_dir, n, self.device_id)

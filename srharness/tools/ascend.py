@@ -19,14 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
+from srharness.errors import UsageError
 from srharness.fileio import atomic_write_text
 
 from .ascend_logs import BenchmarkPerf, NpuSmiInfo, parse_benchmark, parse_npu_smi
 from .parsing import LogParseError
-from .process import ToolResult, run_tool
+from .process import ToolError, ToolResult, run_tool
 
 ATC_DEFAULT_PRECISION_MODE = "force_fp16"   # CANN atc default for inference models
-BENCHMARK_BINARIES = ("benchmark", "benchmark.x86_64", "benchmark.aarch64")
+# The Ascend inference benchmark ships as benchmark.<arch>; a bare `benchmark` on PATH is often
+# MindSpore Lite's (other flags: --modelFile ...), so it is taken only when its usage names -om_path.
+BENCHMARK_BINARIES = ("benchmark.x86_64", "benchmark.aarch64", "benchmark")
+# GE's path check (common/util.cc kPathValidReason): "The path can only contain 'a-z' 'A-Z' '0-9'
+# '-' '.' '_' and chinese character" (and '/' between the components); atc refuses others (E10001)
+_ATC_PATH = re.compile(r"[A-Za-z0-9._/\-\u4e00-\u9fa5]+")
 
 
 def read_soc_version(log_dir: Path, timeout: float = 60) -> tuple[str, NpuSmiInfo, ToolResult]:
@@ -50,7 +56,31 @@ class AtcConfig:
         return self.precision_mode or ATC_DEFAULT_PRECISION_MODE
 
 
+def check_atc_path(path, param: str) -> None:
+    """Refuse, before atc does, a path outside the characters GE accepts (a space, '+', '~', ...)."""
+    text = str(path)
+    if not _ATC_PATH.fullmatch(text):
+        bad = sorted({c for c in text if not _ATC_PATH.fullmatch(c)})
+        raise UsageError(f"atc {param}={text}: the path contains {''.join(bad)!r}; atc accepts only a-z A-Z 0-9 "
+                         "- . _ / and Chinese characters (GE's path check, error E10001): move or link the file, "
+                         "or choose a --work-dir without them", subject=text)
+
+
+def om_file(output: Path) -> Path | None:
+    """The .om atc wrote for --output=OUTPUT: OUTPUT.om, or OUTPUT_linux_<arch>.om, which newer CANN
+    versions write on some hosts. None if there is none; an error if there are several."""
+    output = Path(output)
+    found = [p for p in (output.with_name(output.name + ".om"), *sorted(output.parent.glob(output.name + "_linux_*.om")))
+             if p.is_file()]
+    if len(found) > 1:
+        raise ToolError(f"atc wrote several .om files for --output={output}: {[p.name for p in found]}; "
+                        "remove the stale ones", "atc")
+    return found[0] if found else None
+
+
 def atc_argv(cfg: AtcConfig) -> list[str]:
+    check_atc_path(cfg.onnx, "--model")
+    check_atc_path(cfg.output, "--output")
     argv = ["atc", "--framework=5", f"--model={cfg.onnx}", f"--output={cfg.output}", "--input_format=NCHW",
             f"--input_shape={cfg.input_name}:{','.join(str(d) for d in cfg.input_shape)}",
             f"--log={cfg.log_level}", f"--soc_version={cfg.soc_version}"]
@@ -80,8 +110,22 @@ def write_info(bin_paths: Sequence[Path], info_path: Path, width: int, height: i
 
 
 def find_benchmark_binary() -> str | None:
-    for name in BENCHMARK_BINARIES:
-        if shutil.which(name):
+    """The Ascend benchmark: this host's benchmark.<arch> first; a bare `benchmark` only if its usage
+    is the Ascend tool's (names -om_path), not MindSpore Lite's (--modelFile)."""
+    import platform
+    import subprocess
+    names = sorted(BENCHMARK_BINARIES, key=lambda n: n != f"benchmark.{platform.machine()}")
+    for name in names:
+        if not shutil.which(name):
+            continue
+        if name != "benchmark":
+            return name
+        try:
+            usage = subprocess.run([name, "--help"], capture_output=True, text=True, timeout=30, check=False,
+                                   errors="replace", stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if "om_path" in usage.stdout + usage.stderr:
             return name
     return None
 

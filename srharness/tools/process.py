@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 from srharness.errors import SrHarnessError
 
 TAIL_LINES = 20
