@@ -40,8 +40,11 @@ def run_suite(args, tmp_path, *, fakes: bool, extra_env=None):
     return proc, commands
 
 
-def test_ascend_rdn_with_fake_tools(tmp_path):
-    proc, commands = run_suite(["-m", "ascend", "suites/rdn"], tmp_path, fakes=True)
+@pytest.mark.parametrize("cann", ["7", "8"])
+def test_ascend_rdn_with_fake_tools(tmp_path, cann):
+    """Once per CANN generation: 8's atc may write <output>_linux_<arch>.om."""
+    proc, commands = run_suite(["-m", "ascend", "suites/rdn"], tmp_path, fakes=True,
+                               extra_env={"SRHARNESS_FAKE_ATC_OM_SUFFIX": "1" if cann == "8" else "0"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
     # the run's identity (srharness.report.history) probes every card at the end: not the suite's
@@ -52,7 +55,8 @@ def test_ascend_rdn_with_fake_tools(tmp_path):
     for part in ("--framework=5", "/rdn_x2.onnx", "--input_format=NCHW", "--input_shape=image:1,3,24,24",
                  "--soc_version=Ascend310P3"):
         assert part in atc
-    for part in ("-model_type=vision", "-device_id=0", "-batch_size=1", "/rdn_x2.om", "-input_text_path=",
+    om = "/rdn_x2.om" if cann == "7" else "/rdn_x2_linux_"     # the .om atc wrote, whichever its name
+    for part in ("-model_type=vision", "-device_id=0", "-batch_size=1", om, "-input_text_path=",
                  "-input_width=24", "-input_height=24", "-output_binary=False", "-useDvpp=False"):
         assert part in bench
     # The guide's floor, judged on the replayed seed perf file: 7.39423 x 4 = 29.577 > 25.393.
