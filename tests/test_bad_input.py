@@ -1902,6 +1902,12 @@ add(
 )
 
 
+def test_round_two_adds_at_least_130_kinds():
+    """Issue 20: the surfaces added since round 1 (writes, ONNX-only models, plugins, history, configs,
+    cache and faults, leftovers)."""
+    assert len(CASES) - ROUND2_START >= 130, len(CASES) - ROUND2_START
+
+
 def test_there_are_at_least_150_kinds():
     assert len(CASES) >= 150, len(CASES)
     assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
