@@ -270,7 +270,7 @@ def test_ais_bench_two_devices_is_the_summary_throughput():
 
 def test_ais_bench_throughput_must_be_1000_b_over_t():
     bad = text("ais_bench_twins_svt_l_batchsize_paren.txt").replace("batchsize(64)", "batchsize(32)")
-    with pytest.raises(LogParseError, match=r"is not 1000\*32"):
+    with pytest.raises(LogParseError, match=r"is not 1000\*batchsize\(32"):
         parse_ais_bench(bad)
 
 

@@ -198,7 +198,8 @@ def parse_ais_bench(text: str, source: str = "<ais_bench>") -> AisBenchPerf:
             b, ms, f = (_figure(validate.positive, v, source, tool, f"{where} {what}") for v, what in
                         ((t[1], "batchsize"), (t[2], "NPU_compute_time.mean"), (t[3], "throughput")))
             if abs(f - 1000.0 * b / ms) > THROUGHPUT_REL_TOL * f:
-                raise LogParseError(source, tool, f"{where}: throughput {f!r} is not 1000*{b!r}/{ms!r}")
+                raise LogParseError(source, tool, f"{where}: throughput {f!r} is not 1000*batchsize({b!r})/"
+                                    f"NPU_compute_time.mean({ms!r})")
             if not multi:
                 _set_once(found, "batch", b, source, tool, where, found_at)
                 _set_once(found, "throughput", f, source, tool, where, found_at)

@@ -124,7 +124,9 @@ def parse_trtexec(text: str, source: str = "<trtexec>") -> TrtexecPerf:
         if "hroughput:" in line:
             q = _TRT_QPS.search(line)
             if q:
-                v = _figure(validate.non_negative, q[1], source, tool, f"line {n} Throughput")
+                lower = q[0].startswith("t")   # TensorRT 7 prints "throughput:", 8+ "Throughput:"
+                v = _figure(validate.non_negative if lower else validate.positive, q[1], source, tool,
+                            f"line {n} Throughput")
                 if v == 0:   # TensorRT 7 with --threads prints "throughput: 0 qps": no figure, not a zero
                     absent["throughput_qps"] = f"line {n} prints 0 qps (trtexec 7 with --threads)"
                     continue
