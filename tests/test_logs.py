@@ -315,3 +315,13 @@ def test_op_statistic_layouts_are_the_specs():
     for layout, entry in spec["layouts"].items():
         first, *rest = entry["header"]
         assert ascend_logs._OPSTAT_LAYOUTS[first] == layout and rest == list(ascend_logs._OPSTAT_COLUMNS.values())
+
+
+def test_ais_bench_spec_examples_parse():
+    import yaml
+    spec = yaml.safe_load((LOGS.parent / "vendor_specs" / "ais_bench.yaml").read_text())
+    for form in spec["throughput"]:
+        example = form["example"]
+        mean = float(example.split("NPU_compute_time.mean(")[1].split(")")[0]) if "mean(" in example else 0.78
+        text = f"[INFO] NPU_compute_time (ms): min = {mean * 0.99}, max = {mean * 1.01}, mean = {mean}, median = {mean}\n"
+        assert parse_ais_bench(text + example + "\n").throughput == float(example.rsplit(":", 1)[1])

@@ -99,3 +99,14 @@ def test_msprobe_offline_model_gives_the_same_table():
     assert probe["keep_dtype_candidates"] == msit["keep_dtype_candidates"]
     out = [n for n in probe["nodes"] if n["extra"].get("graph_output")]
     assert [n["node"] for n in out] == ["Add_9"] and out[0]["extra"]["is_output_node"]
+
+
+def test_reader_columns_are_the_specs():
+    import yaml
+
+    from srharness.tools import msit
+    spec = yaml.safe_load((FIXTURES.parent / "vendor_specs" / "compare_csv.yaml").read_text())
+    assert tuple(spec["msit"]["required"]) == msit.REQUIRED
+    assert set(msit.METRICS) <= set(spec["msit"]["columns"])
+    assert tuple(spec["msprobe"]["adds"]) == msit.MSPROBE_COLUMNS
+    assert spec["output_files_row"]["NPUDump"] == msit.OUTPUT_FILES_ROW
