@@ -529,7 +529,7 @@ def test_benchmark_binary_prefers_the_ascend_tool_over_a_bare_mindspore_benchmar
 
 def test_force_fp32_is_not_labelled_fp32(tmp_path):
     from srharness.runners.ascend import AscendRunner
-    label = lambda mode: AscendRunner(Path("m.onnx"), input_name="x", input_shape=(1, 1, 8, 8),  # noqa: E731
+    label = lambda mode: AscendRunner(Path("m.onnx"), input_name="x", input_shape=(1, 1, 8, 8),
                                       output_shape=(1, 1, 8, 8), workdir=tmp_path, soc_version="Ascend310P3",
                                       precision_mode=mode, use_ais_bench=False).precision
     assert label("force_fp32") == "fp32-cube-fp16"
