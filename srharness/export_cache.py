@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from srharness.errors import SrHarnessError, UsageError
+from srharness import settings
 
 CACHE_ENV = "SRHARNESS_EXPORT_CACHE"
 # srharness files an export depends on besides the model's own code (globs under the package)
@@ -45,7 +46,7 @@ def cache_dir_from_env(default: Path) -> Path | None:
     """SRHARNESS_EXPORT_CACHE=DIR, =off for none (every session exports afresh), unset: default.
     A value naming a file, or a folder this process cannot write (a read-only mount), is a
     UsageError naming the variable, before any export."""
-    value = os.environ.get(CACHE_ENV, "")
+    value = settings.env(CACHE_ENV, "")
     if value.lower() in ("off", "0", "no", "false"):
         return None
     folder = Path(value) if value else default
@@ -166,7 +167,7 @@ class ExportCacheLockTimeout(SrHarnessError, TimeoutError):
 
 
 def _lock_timeout() -> float:
-    raw = os.environ.get(LOCK_TIMEOUT_ENV)
+    raw = settings.env(LOCK_TIMEOUT_ENV)
     if not raw:
         return LOCK_TIMEOUT_S
     try:

@@ -24,7 +24,6 @@ training throughput) are judged by the perf and training checks that measure the
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 
 from srharness.golden import Golden, GoldenSet
 from srharness.records import Verdict
+from srharness import settings
 
 # Metrics this pipeline measures. Everything else is some other check's figure.
 ACCURACY_METRICS = ("psnr", "ssim")
@@ -57,7 +57,7 @@ PUBLISHED_PROTOCOLS: dict[str, tuple[str, dict[str, Any]]] = {}
 # A figure whose model work exceeds this many multiply-accumulates on a CPU-computed backend is
 # not run in the suite (about a minute on 2 shared cores; VDSR x2 on full Set5 is 3.8e11):
 # it ends not judged, with the `srharness eval` command that measures it.
-CPU_BUDGET_MACS = float(os.environ.get("SRHARNESS_FIGURE_BUDGET_MACS", 1.5e12))
+CPU_BUDGET_MACS = float(settings.env("SRHARNESS_FIGURE_BUDGET_MACS", 1.5e12))
 
 
 class NotJudged(Exception):

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
+from srharness import settings
 
 STALE_SECONDS = 6 * 3600        # a temporary this old is stale even if its pid is alive elsewhere
 LOW_SPACE_BYTES = 1 << 20       # below this, a failed write is taken for a full disk
@@ -92,7 +93,7 @@ def default_sweep_folders() -> list[Path]:
     """The folders the CLI writes into between runs: the eval cache and the export cache."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srharness"
     folders = [base, base / "eval"]
-    cache = os.environ.get("SRHARNESS_EXPORT_CACHE")
+    cache = settings.env("SRHARNESS_EXPORT_CACHE")
     if cache and cache.lower() != "off":
         folders.append(Path(cache))
     return folders

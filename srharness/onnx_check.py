@@ -18,7 +18,6 @@ Every onnxruntime run is bounded in time (srharness.runners.ort_runner: RUN_TIME
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from srharness.errors import InputError

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from srharness import settings
 
 PERCENTILE_METHOD = "linear"   # numpy's default interpolation between the two nearest ranks
 DEFAULT_UNSTABLE_CV = 0.10     # coefficient of variation above which a run is flagged unstable
@@ -161,7 +162,7 @@ def per_card(per_device: float, devices_per_card: int) -> float:
 # ---------------------------------------------------------------- exclusive devices
 def lock_dir() -> Path:
     """Shared by every pytest-xdist worker of every session on this host."""
-    return Path(os.environ.get("SRHARNESS_LOCK_DIR") or Path(tempfile.gettempdir()) / "srharness-device-locks")
+    return Path(settings.env("SRHARNESS_LOCK_DIR") or Path(tempfile.gettempdir()) / "srharness-device-locks")
 
 
 @contextlib.contextmanager

@@ -10,13 +10,14 @@ import contextlib
 import os
 import sys
 from typing import Iterable, Iterator, TypeVar
+from srharness import settings
 
 T = TypeVar("T")
 QUIET_ENV = "SRHARNESS_QUIET"   # 1: no progress anywhere (set by --quiet / --json)
 
 
 def enabled() -> bool:
-    return sys.stderr.isatty() and os.environ.get(QUIET_ENV, "") not in ("1", "true", "yes")
+    return sys.stderr.isatty() and settings.env(QUIET_ENV, "") not in ("1", "true", "yes")
 
 
 def quiet(on: bool = True) -> None:

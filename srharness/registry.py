@@ -29,6 +29,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from srharness import settings
 
 ENTRY_POINT_GROUP = "srharness.plugins"
 PLUGINS_ENV = "SRHARNESS_PLUGINS"
@@ -421,7 +422,7 @@ def load_plugins(extra: tuple[str, ...] | list[str] = (), search_dir: Path | Non
                         raise RegistryError(f"srharness plugin {ep.name} = {ep.value} (entry point of "
                                             f"{ENTRY_POINT_GROUP}) failed to load: {type(exc).__name__}: {exc}") from exc
                 _entry_points_done = True
-            env = [p.strip() for p in os.environ.get(PLUGINS_ENV, "").split(",") if p.strip()]
+            env = [p.strip() for p in settings.env(PLUGINS_ENV, "").split(",") if p.strip()]
             for target in [*env, *extra]:
                 load_plugin(target, search_dir)
         finally:

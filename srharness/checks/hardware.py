@@ -15,12 +15,11 @@ of the guides' logs either way. The shape used is recorded with every figure.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-from srharness import report
+from srharness import report, settings
 from srharness.perf import device_lock
 from srharness.records import Verdict
 from srharness.tolerances import tolerance
@@ -35,7 +34,7 @@ DATASET_SIZE = 5   # as Set5: the guides time the whole dataset run
 def hw_shape(model: str) -> tuple[int, int]:
     from srharness.models import get_model_spec
     spec = get_model_spec(model)
-    value = os.environ.get(SHAPE_ENV, "guide").strip().lower()
+    value = settings.env(SHAPE_ENV, "guide").strip().lower()
     if value == "guide":
         return tuple(spec.guide_input_shape[2:])
     if value == "test":
@@ -49,7 +48,7 @@ def check_shape_env() -> tuple[int, int] | None:
     import argparse
 
     from srharness.cli.args import shape
-    value = os.environ.get(SHAPE_ENV, "guide").strip().lower()
+    value = settings.env(SHAPE_ENV, "guide").strip().lower()
     if value in ("guide", "test"):
         return None
     try:

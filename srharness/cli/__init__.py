@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from srharness.errors import SrHarnessError
+from srharness import settings
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
             "farm_node", "diagnose", "compare", "bundle", "new_model")
@@ -41,13 +42,12 @@ def _add_global_options(parser, default) -> None:
 
 def load_extensions(args) -> None:
     """Plugins (entry points, SRHARNESS_PLUGINS, --sr-plugin) and the pickle allow-list."""
-    import os
     from srharness import registry
     from srharness.checkpoints import ALLOW_PICKLE_ENV, allow_pickle_classes
     registry.load_plugins([p.strip() for v in (args.sr_plugin or []) for p in v.split(",") if p.strip()])
     for line in registry.replacements():   # never silent: a replaced built-in changes its figures
         print(f"srharness: WARNING: {line}", file=sys.stderr)
-    allowed = ",".join(args.allow_pickle_class or []) or os.environ.get(ALLOW_PICKLE_ENV, "")
+    allowed = ",".join(args.allow_pickle_class or []) or settings.env(ALLOW_PICKLE_ENV, "")
     try:
         allow_pickle_classes(allowed)
     except ValueError as exc:

@@ -13,10 +13,10 @@ figure passes its golden rule, judged by re-running it; the fix is written for O
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from srharness.cli import CliError
+from srharness import settings
 
 
 def add_parser(sub):
@@ -57,7 +57,7 @@ def run(args) -> int:
     from srharness.protocols import ProtocolError
     from srharness.quantize import QuantizeError
     cfg = DiagnoseConfig(model=args.model, backend=args.backend, scale=args.scale, protocol=args.protocol,
-                         dataset=args.dataset, data_dir=args.data_dir or os.environ.get("SRHARNESS_DATA_DIR"),
+                         dataset=args.dataset, data_dir=args.data_dir or settings.env("SRHARNESS_DATA_DIR"),
                          weights=args.weights, weights_dir=args.weights_dir, images=args.images.split(",") if args.images else None,
                          work_dir=args.work_dir, out_dir=args.out_dir, golden_dir=args.golden_dir, rule=args.rule,
                          kl_bins=args.kl_bins, max_runs=args.max_runs)

@@ -5,6 +5,7 @@ import json
 import platform
 import shutil
 import sys
+from srharness import settings
 
 # Vendor tools the suites drive through their command lines. Only their paths are shown: none has
 # a version flag documented in the guides, and running an unknown flag on a vendor tool is not cheap
@@ -27,9 +28,8 @@ def add_parser(sub):
 
 def data_and_weights(data_dir: str | None, weights_dir: str | None) -> dict:
     """The data dir in use and the official weights found there, per model and scale."""
-    import os
     from pathlib import Path
-    data = data_dir or os.environ.get("SRHARNESS_DATA_DIR") or None
+    data = data_dir or settings.env("SRHARNESS_DATA_DIR") or None
     from srharness.deploy import weights_dir as resolve
     found = resolve(weights_dir, data, existing=True)
     weights = str(found) if found else None

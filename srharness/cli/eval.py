@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from srharness.cli import CliError, model_spec
 from srharness.cli import args as types
+from srharness import settings
 
 # Backends come from the backend registry (srharness.backends): the CPU and GPU ones run here; card
 # backends (ascend-om, vacc-*, tensorrt) run in their suites. fp16/bf16 outputs are checked for NaN/Inf.
@@ -67,7 +67,7 @@ def run(args) -> int:
     from srharness.data.datasets import DatasetError, load_dataset
     from srharness.protocols import ProtocolError, evaluate, get_protocol
 
-    data_dir = args.data_dir or os.environ.get("SRHARNESS_DATA_DIR")
+    data_dir = args.data_dir or settings.env("SRHARNESS_DATA_DIR")
     spec = model_spec(args.model, args.scale)
     dataset_name = args.dataset or ("set5" if data_dir else "embedded")
     try:

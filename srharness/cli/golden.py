@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from srharness.cli.args import finite_float
+from srharness import settings
 
 
 def add_parser(sub):
@@ -29,9 +30,8 @@ def add_parser(sub):
 
 def _golden_dir(arg: Path | None) -> Path:
     """--golden-dir, $SRHARNESS_GOLDEN_DIR, ./golden, or srharness's bundled published figures."""
-    import os
     from srharness import resources
-    return arg or Path(os.environ.get("SRHARNESS_GOLDEN_DIR") or resources.golden_dir(Path.cwd()))
+    return arg or Path(settings.env("SRHARNESS_GOLDEN_DIR") or resources.golden_dir(Path.cwd()))
 
 
 def _check(args) -> int:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from srharness.farm.shard import FINISHED, read_state, shard_name, tag_results, tag_summary, write_json
+from srharness.farm.shard import FINISHED, read_state, tag_results, tag_summary, write_json
 from srharness.hardware import HARDWARE
 from srharness.records import Verdict
 

@@ -17,6 +17,7 @@ from .config import NightlyConfig
 from .matrix_page import open_matrix_first
 from .pytest_run import say
 from .results import categories_for_allure3
+from srharness import settings
 
 ALLURE_ENV = "SRHARNESS_ALLURE"   # path of the `allure` executable when not on PATH
 INSTALL_HINT = ("install Allure's report generator: `npm install allure` (Allure 3, needs Node 18+; put it on PATH, "
@@ -35,7 +36,7 @@ def find_generator() -> Generator | None:
     from srharness import resources
     # node_modules/ of the project: the clone srharness runs from, or (a wheel) the current folder
     project = resources.clone_root() or Path.cwd()
-    candidates = [os.environ.get(ALLURE_ENV), shutil.which("allure"),
+    candidates = [settings.env(ALLURE_ENV), shutil.which("allure"),
                   str(project / "node_modules" / ".bin" / "allure")]
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from srharness import registry
+from srharness import registry, settings
 from srharness.errors import SrHarnessError
 from srharness.hardware import HARDWARE, detect
 from srharness.records import Verdict
@@ -28,39 +28,8 @@ CHECK_MARKERS = {
     "training": "training conformance: convergence, multi-process agreement, throughput",
     "slow": "takes more than a few seconds even on small inputs",
 }
-# Options and their environment-variable twins.
-OPTIONS = {
-    "sr_data_dir": ("--sr-data-dir", "SRHARNESS_DATA_DIR",
-                    "folder with the shared data (set5/, weights/); without it the embedded images are used"),
-    "sr_weights_dir": ("--sr-weights-dir", "SRHARNESS_WEIGHTS_DIR",
-                       "folder with checkpoints (<model>/*.pth); default: <data dir>/weights"),
-    "sr_golden_dir": ("--sr-golden-dir", "SRHARNESS_GOLDEN_DIR",
-                      "folder with golden YAML files; default: golden/ of the project"),
-    "sr_require": ("--sr-require", "SRHARNESS_REQUIRE",
-                   "comma-separated hardware this run must cover (cpu,cuda,ascend,vacc): missing hardware stops the "
-                   "run before anything runs, and a required hardware with no passing test fails it"),
-    "sr_plugin": ("--sr-plugin", "SRHARNESS_PLUGINS",
-                  "comma-separated modules (importable from the rootdir, or .py paths) that register models, "
-                  "protocols, backends or hardware (srharness.registry)"),
-    "sr_allow_pickle_class": ("--sr-allow-pickle-class", "SRHARNESS_ALLOW_PICKLE_CLASSES",
-                              "comma-separated module.Class names a trusted legacy full-model pickle may reference "
-                              "(read as inert stubs, never executed), e.g. lapsrn.Net"),
-    # flags (no value; env twin 1/true) carry a 4th element: extra addoption arguments
-    "sr_require_figures": ("--sr-require-figures", "SRHARNESS_REQUIRE_FIGURES",
-                           "fail the run when any selected golden figure was not judged (no weights, no card, "
-                           "no data...): every published figure measured tonight", {"action": "store_true"}),
-    "sr_history_dir": ("--sr-history-dir", "SRHARNESS_HISTORY_DIR",
-                       "archive this run's summary (with its identity) in DIR/runs/ and compare its figures with "
-                       "the previous run on the same host and hardware"),
-    "sr_compare_fail": ("--sr-compare-fail", "SRHARNESS_COMPARE_FAIL",
-                        "fail when a figure got worse than the previous archived run by more than this, e.g. "
-                        "fps:10%,psnr:0.05dB (needs --sr-history-dir)"),
-    "sr_diagnose_on_fail": ("--sr-diagnose-on-fail", "SRHARNESS_DIAGNOSE_ON_FAIL",
-                            "when a compiled CPU variant's figure fails its rule: 'localise' attaches the per-layer "
-                            "error table and plot (srharness.diagnose, about a minute for VDSR); 'repair' also "
-                            "searches the smallest higher-precision node set and records before/after verdicts "
-                            "(bounded re-runs, a few minutes); default off"),
-}
+# Options and their environment-variable twins: srharness.settings (one table for pytest, CLI, nightly).
+OPTIONS = settings.pytest_options()
 VERDICT_PROPERTY = "sr_verdict"
 REPORT_PLUGIN = "srharness.report"
 _verdicts_key = pytest.StashKey[list]()
@@ -122,7 +91,7 @@ def pytest_addoption(parser):
 def get_option(config, dest: str) -> str | None:
     value = config.getoption(dest, default=None)
     if value is None:
-        value = os.environ.get(OPTIONS[dest][1]) or None
+        value = settings.env(dest) or None
     return value
 
 

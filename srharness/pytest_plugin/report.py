@@ -14,13 +14,13 @@ from typing import Any, Sequence
 
 import pytest
 
-from srharness import report
+from srharness import report, settings
 from srharness.errors import OutputPathError
 from srharness.records import Verdict
 from srharness.report import (CHECK_KINDS, HARDWARE_NAMES, check_writable, coverage_account, history, isolation,
                               summary_document, terminal, verdict_title, verdicts_from_summary, write_json_atomic)
 
-SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"
+SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"    # its flag is registered with the others (srharness.settings)
 
 
 def verdicts_of(item) -> list[Verdict]:
@@ -66,12 +66,6 @@ def _apply_expected_failures(report, verdicts: Sequence[Verdict]) -> None:
 
 
 # ---------------------------------------------------------------- pytest hooks
-def pytest_addoption(parser):
-    parser.getgroup("srharness").addoption(
-        "--sr-summary-json", dest="sr_summary_json", default=None,
-        help=f"write the model x hardware x check summary of verdicts as JSON to this path [env {SUMMARY_JSON_ENV}]")
-
-
 def _option(config, dest: str):
     from srharness import plugin
     if dest not in plugin.OPTIONS:
@@ -99,7 +93,7 @@ def pytest_configure(config):
                                     "(env SRHARNESS_HISTORY_DIR), where each run's summary is archived")
     if not hasattr(config, "workerinput"):
         try:        # refused now, not after an hour of tests
-            summary = config.getoption("sr_summary_json", default=None) or os.environ.get(SUMMARY_JSON_ENV)
+            summary = config.getoption("sr_summary_json", default=None) or settings.env(SUMMARY_JSON_ENV)
             if summary:
                 check_writable(summary, "--sr-summary-json", directory=False)
             if _option(config, "sr_history_dir"):
@@ -228,7 +222,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     summary["compare"] = compare
     summary["require_figures"] = state.get("require_figures", {"required": False})
     summary["failures"] = state.get("failures", [])
-    path = config.getoption("sr_summary_json", default=None) or os.environ.get(SUMMARY_JSON_ENV)
+    path = config.getoption("sr_summary_json", default=None) or settings.env(SUMMARY_JSON_ENV)
     if path:
         try:
             write_json_atomic(Path(path), summary)

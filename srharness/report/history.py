@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import os
 import platform
 import re
 import socket
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 from srharness.fileio import atomic_write_text
 from srharness.records import Verdict
 from srharness.report.matrix import figure_key, verdicts_from_summary
+from srharness import settings
 
 HISTORY_RUNS = "runs"               # <history dir>/runs/<run id>.json
 HOST_ENV = "SRHARNESS_HOST_NAME"     # overrides the host name (several hosts behind one name, CI runners)
@@ -58,7 +58,7 @@ def git_commit(root: Path) -> str:
 
 
 def host_name() -> str:
-    return os.environ.get(HOST_ENV) or socket.gethostname() or platform.node() or "unknown-host"
+    return settings.env(HOST_ENV) or socket.gethostname() or platform.node() or "unknown-host"
 
 
 def hardware_identity() -> dict[str, str]:

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from srharness import settings
 
 ISOLATION_ENV = "SRHARNESS_PERF_ISOLATION"
 _ACTIVE = {"on": False, "workers": 0}   # this process: locks registered; xdist workers of its run
@@ -28,7 +29,7 @@ def _workers() -> int:
 
 
 def enabled() -> bool:
-    return os.environ.get(ISOLATION_ENV, "on").lower() not in ("off", "0", "no", "false")
+    return settings.env(ISOLATION_ENV, "on").lower() not in ("off", "0", "no", "false")
 
 
 def configure(config) -> None:

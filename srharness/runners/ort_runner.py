@@ -2,7 +2,6 @@
 execution provider when the caller passes it)."""
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from srharness.errors import InputError
 
 from .base import Runner, RunnerInfo
+from srharness import settings
 
 RUN_TIMEOUT_ENV = "SRHARNESS_ORT_TIMEOUT_S"
 RUN_TIMEOUT_S = 900.0       # one onnxruntime run (one image); a Loop of 2^62 iterations ends here
@@ -25,7 +25,7 @@ class OrtTimeout(OrtRunError, TimeoutError):
 
 
 def run_timeout() -> float:
-    raw = os.environ.get(RUN_TIMEOUT_ENV)
+    raw = settings.env(RUN_TIMEOUT_ENV)
     if not raw:
         return RUN_TIMEOUT_S
     try:

@@ -7,7 +7,6 @@ throughput floors and, given a full run's checkpoint, its PSNR rule.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from srharness import report
 from srharness.records import Verdict
 
 from .trainer import TrainConfig, TrainResult, build_training_model, load_checkpoint, run_training
+from srharness import settings
 
 MODEL = "rcan-training"
 # Small enough for 2 shared cores, big enough to be RCAN: every layer kind, channel attention with
@@ -168,7 +168,7 @@ class CardTrainingChecks:
         return torch.cuda.device_count() if self.device == "cuda" else torch.npu.device_count()
 
     def guide_config(self, out_dir, train_dir, batch: int = 16) -> TrainConfig:
-        steps = int(os.environ.get(CARD_STEPS_ENV, self.default_steps))
+        steps = int(settings.env(CARD_STEPS_ENV, self.default_steps))
         # Sampling with replacement: the guide's 160 per device runs on Set5's 43 tiles too (the figure
         # is throughput; the content of the patches does not change it). channels_last, cuDNN
         # benchmark and fused Adam (GradScaler without a per-step .item()) are the known GPU fixes;
@@ -177,7 +177,7 @@ class CardTrainingChecks:
                            blocks=20, features=64, patch=48, batch=batch, steps=steps, amp=True, device=self.device,
                            workers=4, sampling="replacement", channels_last=self.device == "cuda",
                            cudnn_benchmark=self.device == "cuda", fused_adam=self.device == "cuda",
-                           profile_steps=int(os.environ.get("SRHARNESS_TRAIN_PROFILE", "0")))
+                           profile_steps=int(settings.env("SRHARNESS_TRAIN_PROFILE", "0")))
 
     def fps_golden(self, sr_golden_dir, nproc: int):
         """The guide's figure for this hardware and device count, or None where it publishes none
@@ -195,7 +195,7 @@ class CardTrainingChecks:
             pytest.skip(f"{nproc} devices needed, {self.device_count()} present")
         golden = self.fps_golden(sr_golden_dir, nproc)
         # The guide's scripts run 160 per device; SRHARNESS_TRAIN_BATCH overrides (memory).
-        batch = int(os.environ.get("SRHARNESS_TRAIN_BATCH") or (golden.conditions.get("batch_per_device", 16)
+        batch = int(settings.env("SRHARNESS_TRAIN_BATCH") or (golden.conditions.get("batch_per_device", 16)
                                                                   if golden else 16))
         result = run_training(self.guide_config(tmp_path, set5_hr(sr_data_dir), batch), nproc=nproc)
         fps = result.throughput["images_per_s"]
@@ -216,7 +216,7 @@ class CardTrainingChecks:
 
         from .evaluation import evaluate
 
-        ckpt_path = os.environ.get(CHECKPOINT_ENV)
+        ckpt_path = settings.env(CHECKPOINT_ENV)
         if not ckpt_path:
             pytest.skip(f"no full-run checkpoint: set {CHECKPOINT_ENV} to the checkpoint of a 600-epoch run")
         set5 = set5_hr(sr_data_dir)
