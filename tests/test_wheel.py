@@ -24,7 +24,7 @@ def test_wheel_bundles_every_shipped_file_with_its_mode(tmp_path):
     if not (ROOT / ".git").exists():
         import pytest
         pytest.skip("not a git clone: the tracked-file list comes from git")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",   # isolated build, as .ci/wheel
                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = tmp_path.glob("srharness-*.whl")
