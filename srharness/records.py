@@ -10,6 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# The user property a test's verdicts travel in, from the worker to the report (pytest layer, report).
+VERDICT_PROPERTY = "sr_verdict"
+
 
 @dataclass
 class Verdict:

@@ -30,14 +30,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from srharness import settings
+from srharness.errors import InputError, SrHarnessError
 
 ENTRY_POINT_GROUP = "srharness.plugins"
 PLUGINS_ENV = "SRHARNESS_PLUGINS"
 BUILTIN_PLUGIN = "srharness.builtin"
 INPUT_KINDS = ("y-hr", "y-lr", "rgb")
-
-
-from srharness.errors import InputError, SrHarnessError
 
 
 class RegistryError(InputError):

@@ -135,6 +135,12 @@ def resolve(name: str, *, flag: Any = None, yaml: Any = None, yaml_where: str = 
     return s.default
 
 
+def pytest_value(config, name: str) -> str | None:
+    """The raw value of a pytest run's setting: its flag, else its environment twin (no conversion)."""
+    value = config.getoption(setting(name).name, default=None)
+    return value if value is not None else (env(name) or None)
+
+
 def from_pytest(config, name: str) -> Any:
     """A setting of a pytest run: its flag, else its environment twin, else its default."""
     return resolve(name, flag=config.getoption(setting(name).name, default=None))

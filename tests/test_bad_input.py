@@ -1350,7 +1350,6 @@ add(
 
 # ---------------------------------------------------------------- ONNX-only models (a plugin's file)
 def _onnx_graph(nodes, inputs, outputs, inits=(), opset: int = 13, domains=()):
-    import onnx
     from onnx import helper
     g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset),

@@ -6,8 +6,6 @@ import importlib
 import inspect
 import pkgutil
 
-import pytest
-
 import srharness
 from srharness.errors import SrHarnessError
 

@@ -18,9 +18,9 @@ def on_failed_figure(config, record, *, model: str, scale: int, backend: str, pr
     localise|repair` (off by default: it costs about a minute, a repair a few more), runs the
     diagnosis on the same variant, attaches the per-layer table, the error-by-depth plot and the
     repair to the report, and records the repair's before/after figures as verdicts."""
-    from srharness.plugin import get_option
+    from srharness.settings import pytest_value
     from srharness.records import Verdict
-    mode = (get_option(config, "sr_diagnose_on_fail") or "off").strip().lower().replace("localize", "localise")
+    mode = (pytest_value(config, "sr_diagnose_on_fail") or "off").strip().lower().replace("localize", "localise")
     if mode not in DIAGNOSE_MODES:
         import pytest
         raise pytest.UsageError(f"--sr-diagnose-on-fail / SRHARNESS_DIAGNOSE_ON_FAIL: {mode!r}; "

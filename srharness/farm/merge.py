@@ -17,15 +17,13 @@ from typing import Any
 from srharness.farm.shard import FINISHED, read_state, tag_results, tag_summary, write_json
 from srharness.hardware import HARDWARE
 from srharness.records import Verdict
+from srharness.errors import InputError
 
 RESULT_FILE = re.compile(r"^[0-9a-f-]{36}-(result|container|attachment)\.\w+$")
 # What a merge (or farm) output folder may hold; anything else means -o points at someone's folder.
 OUT_ENTRIES = {"allure-results", "conformance-matrix.html", "allure-report", "history", "summary.json", "logs", "shards", "superseded",
                "farm.json", ".allurerc.json"}
 LOST_PREFIX = "farm shard"   # matched by the "Shard lost" Allure category
-
-
-from srharness.errors import InputError
 
 
 class MergeError(InputError):

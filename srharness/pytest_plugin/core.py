@@ -19,7 +19,7 @@ import pytest
 from srharness import registry, settings
 from srharness.errors import SrHarnessError
 from srharness.hardware import HARDWARE, detect
-from srharness.records import Verdict
+from srharness.records import VERDICT_PROPERTY, Verdict  # VERDICT_PROPERTY: also srharness.plugin.VERDICT_PROPERTY
 
 CHECK_MARKERS = {
     "export": "export conformance: torch -> ONNX, opset, graph checks, equivalence",
@@ -30,7 +30,6 @@ CHECK_MARKERS = {
 }
 # Options and their environment-variable twins: srharness.settings (one table for pytest, CLI, nightly).
 OPTIONS = settings.pytest_options()
-VERDICT_PROPERTY = "sr_verdict"
 REPORT_PLUGIN = "srharness.report"
 _verdicts_key = pytest.StashKey[list]()
 
@@ -89,10 +88,7 @@ def pytest_addoption(parser):
 
 
 def get_option(config, dest: str) -> str | None:
-    value = config.getoption(dest, default=None)
-    if value is None:
-        value = settings.env(dest) or None
-    return value
+    return settings.pytest_value(config, dest)
 
 
 def required_hardware(config) -> list[str]:

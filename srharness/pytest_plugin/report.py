@@ -17,7 +17,8 @@ import pytest
 from srharness import report, settings
 from srharness.errors import OutputPathError
 from srharness.records import Verdict
-from srharness.report import (CHECK_KINDS, HARDWARE_NAMES, check_writable, coverage_account, history, isolation,
+from srharness.pytest_plugin import isolation
+from srharness.report import (CHECK_KINDS, HARDWARE_NAMES, check_writable, coverage_account, history,
                               summary_document, terminal, verdict_title, verdicts_from_summary, write_json_atomic)
 
 SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"    # its flag is registered with the others (srharness.settings)

@@ -26,7 +26,7 @@ import numpy as np
 from srharness.errors import OutputPathError
 from srharness.fileio import atomic_write_text
 from srharness.records import Verdict
-from srharness.report import history, isolation, terminal  # noqa: F401  (srharness.report.history etc.)
+from srharness.report import history, terminal  # noqa: F401  (srharness.report.history etc.)
 # re-exported: `srharness.report.summary_matrix` etc. stay where the report side and merge look for them
 from srharness.report.matrix import (VERDICTS, changed_findings, coverage_account, coverage_totals,  # noqa: F401
                                      figure_counts, figure_key, matrix_cells, summary_document, summary_matrix,

@@ -26,6 +26,7 @@ from srharness.fileio import atomic_write_text
 from srharness.records import Verdict
 from srharness.report.matrix import figure_key, verdicts_from_summary
 from srharness import settings
+from srharness.errors import InputError
 
 HISTORY_RUNS = "runs"               # <history dir>/runs/<run id>.json
 HOST_ENV = "SRHARNESS_HOST_NAME"     # overrides the host name (several hosts behind one name, CI runners)
@@ -35,8 +36,6 @@ LOWER_IS_BETTER = re.compile(r"(latency|_ms$|^ms$|max_abs_diff|error|seconds|tim
 # Conditions key a perf check sets when its figure was measured while other tests ran beside it.
 CONCURRENT_KEY = "concurrent_work"
 
-
-from srharness.errors import InputError
 
 MAX_SUMMARY_BYTES = 256 << 20        # a summary of a full nightly is a few MB
 

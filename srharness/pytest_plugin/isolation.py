@@ -88,7 +88,7 @@ def mark_concurrent_figures(item) -> None:
     """Stamp the measurement conditions on the perf figures this test recorded (before its report is made)."""
     if not is_perf(item):
         return
-    from srharness.plugin import VERDICT_PROPERTY
+    from srharness.records import VERDICT_PROPERTY
     stamp = measurement_conditions()
     for i, (name, value) in enumerate(item.user_properties):
         if name != VERDICT_PROPERTY:
