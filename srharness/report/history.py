@@ -151,6 +151,8 @@ def check_summary(data: dict[str, Any], where: str) -> None:
         for key in _TEXT_FIELDS:
             if not isinstance(d.get(key), str) or not d[key]:
                 raise CompareError(f"{where}: verdicts[{i}] has no {key!r} (text), got {d.get(key)!r:.60}")
+        if "measured" not in d:
+            raise CompareError(f"{where}: verdicts[{i}] ({d['model']} {d['metric']}) has no 'measured' (a number or null)")
         m = d.get("measured")
         if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))):
             raise CompareError(f"{where}: verdicts[{i}] ({d['model']} {d['metric']}): measured {m!r:.60} is not a "
