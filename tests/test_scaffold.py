@@ -44,7 +44,7 @@ def test_new_model_installs_and_is_green_with_its_figure_judged(espcn2, tmp_path
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "_base_env.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    proc = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(espcn2)],
+    proc = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "-e", str(espcn2)],
                           env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = subprocess.run([str(py), "-m", "pytest", "-m", "cpu", "-p", "no:cacheprovider", "-q"], cwd=espcn2,
