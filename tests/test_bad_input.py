@@ -1342,6 +1342,10 @@ add(
     Case("plugin-replaces-builtin-announced", "plugins",
          call=_plugin(PLUGIN_REPLACES_VDSR, then=lambda r: r.replacements()),
          ok=lambda lines, tmp: any("vdsr" in line and "REPLACED" in line for line in lines)),
+    Case("plugin-replaces-builtin-in-doctor-json", "plugins", setup=_write("plug.py", PLUGIN_REPLACES_VDSR),
+         argv=["doctor", "--json", "--sr-plugin", "{tmp}/plug.py"], context=lambda tmp: _plugin_context(tmp),
+         ok=lambda out, tmp: any("vdsr" in line and "REPLACED" in line
+                                 for line in json.loads(out)["registered"]["replaced"])),
     Case("plugin-replaces-builtin-in-summary", "plugins",
          call=_plugin(PLUGIN_REPLACES_VDSR, then=lambda r: __import__("srharness.report.matrix", fromlist=["x"])
                       .summary_document([], {}, 0)),
