@@ -71,7 +71,13 @@ class FigureEnv:
     weights_dir: Path | None
     work_dir: Path
     export_cache: Path | None = None      # the export cache folder (default: <work_dir>/exports)
-    results: dict = field(default_factory=dict)       # measurement key -> EvalResult
+    # the shared evaluation cache (srharness.eval_cache.EvalCache; default: <work_dir>/evaluations)
+    evaluations: Any = None
+
+    def __post_init__(self):
+        if self.evaluations is None:
+            from srharness.eval_cache import EvalCache
+            self.evaluations = EvalCache(Path(self.work_dir) / "evaluations")
 
 
 # ------------------------------------------------------------------ which figures, where
@@ -214,22 +220,23 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
         if macs > CPU_BUDGET_MACS:
             raise NotJudged(f"too slow here: ~{macs:.1e} MACs on the CPU (budget {CPU_BUDGET_MACS:.1e}); "
                             f"measure it with `{command}`")
-    key = (g.model, scale, str(weights), backend, protocol.name, repr(sorted(protocol.params.items())),
-           dataset.name, str(dataset.root))
-    if key not in env.results:
-        try:
-            runner = _build(backend, spec, scale, weights, protocol, dataset, env)
-        except BackendUnavailable as exc:
-            raise NotJudged(f"backend {backend}: {exc}") from None
-        env.results[key] = (_evaluate(protocol, runner, dataset, scale, spec), runner.describe())
-    result, info = env.results[key]
+    try:
+        deployed = _build(backend, spec, scale, weights, protocol, dataset, env)
+    except BackendUnavailable as exc:
+        raise NotJudged(f"backend {backend}: {exc}") from None
+    # one evaluation per prepared runner, protocol and data, shared with every figure and check
+    # that needs it (srharness.eval_cache; the runner builds only on a miss)
+    from srharness.eval_cache import evaluation
+    ev = evaluation(env.evaluations, deployed, protocol=protocol, dataset=dataset,
+                    run=lambda runner: _evaluate(protocol, runner, dataset, scale, spec))
+    result, info = ev.result, ev.runner
     measured, image_name = _pick(g, result)
     r = g.judge(measured)
     conditions = {"weights": str(weights) if weights else f"the ONNX file {spec.onnx}", "runner": backend,
                   "images": [s.name for s in result.images],
                   "per_image": {s.name: round(getattr(s, g.metric), 4) for s in result.images},
                   "protocol_params": {k: v for k, v in protocol.params.items()},
-                  "shape": list(info.input_shape) if info.hardware != "cpu" and info.input_shape else None,
+                  "shape": info["input_shape"] if info["hardware"] != "cpu" and info["input_shape"] else None,
                   "command": command}
     if g.image:
         conditions["image_measured"] = image_name
@@ -268,12 +275,12 @@ def _pick(g: Golden, result) -> tuple[float, str | None]:
 
 
 def _build(backend: str, spec, scale: int, weights, protocol, dataset, env: FigureEnv):
-    """The runner of the figure's backend, deployed (srharness.deploy): int8 calibrated on the
-    dataset's protocol inputs, a card compiled for the protocol's model input."""
+    """The figure's backend deployed (srharness.deploy), its runner not yet built: int8 calibrated
+    on the dataset's protocol inputs, a card compiled for the protocol's model input."""
     from srharness.deploy import deploy
     return deploy(spec, scale, backend=backend, weights=weights, protocol=protocol, dataset=dataset,
                   workdir=env.work_dir / f"{spec.name}-x{scale}-{backend}-{protocol.name}",
-                  export_cache=env.export_cache or env.work_dir / "exports", build=False).runner
+                  export_cache=env.export_cache or env.work_dir / "exports", build=False)
 
 
 def _evaluate(protocol, runner, dataset, scale: int, spec):

@@ -10,7 +10,12 @@
   Per-channel weights, as the guides' `quantize_per_channel: true`.
 
 Results are cached on disk next to the fp32 model, keyed by the variant and the calibration
-set, and written to a temporary name then renamed (never half-written).
+set, and written to a temporary name then renamed (never half-written). With a machine-wide cache
+(`use_cache(folder)`: the pytest plugin's <export cache>/calibration) the calibration ranges and
+histograms (MinMax and Entropy alike) and the int8/fp16 files are kept there instead, keyed by
+the fp32 file's content, onnxruntime's version and this file's code as well: every int8 variant
+of the same fp32 model and calibration set calibrates once per machine, whatever path the fp32
+file or the requested output has (a test's tmp_path), one worker at a time per key.
 """
 from __future__ import annotations
 from srharness.fileio import atomic_path
@@ -36,6 +41,29 @@ class QuantizeError(SrHarnessError, RuntimeError):
     pass
 
 
+_CACHE_DIR: Path | None = None
+
+
+def use_cache(folder: str | Path | None) -> None:
+    """Keep calibrations and variants in `folder` (None: beside each fp32 file, the default)."""
+    global _CACHE_DIR
+    _CACHE_DIR = Path(folder) if folder else None
+    if _CACHE_DIR is not None:
+        _CACHE_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _home(fp32_path: Path) -> tuple[Path, str]:
+    """(folder, stem) of the variants of this fp32 file: beside it, or in the machine cache under
+    a stem carrying its content hash (with onnxruntime's version and this code)."""
+    if _CACHE_DIR is None:
+        return fp32_path.parent, fp32_path.stem
+    import onnxruntime
+    from srharness.eval_cache import file_digest
+    h = hashlib.sha256(f"{file_digest(fp32_path)} {onnxruntime.__version__}".encode())
+    h.update(Path(__file__).read_bytes())
+    return _CACHE_DIR, f"{fp32_path.stem}-{h.hexdigest()[:16]}"
+
+
 def _atomic_save(model, out_path: Path) -> Path:
     import onnx
     with atomic_path(out_path) as tmp:
@@ -55,12 +83,37 @@ def to_fp16(fp32_path: str | Path, out_path: str | Path | None = None, node_bloc
     from onnxruntime.transformers.float16 import convert_float_to_float16
     fp32_path = Path(fp32_path)
     blocked = f".keep{len(node_block_list)}-{_names_tag(node_block_list)}" if node_block_list else ""
-    out_path = Path(out_path) if out_path else fp32_path.with_name(f"{fp32_path.stem}{blocked}.fp16.onnx")
-    if out_path.is_file() and out_path.stat().st_mtime >= fp32_path.stat().st_mtime:
-        return out_path
-    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True,
-                                     node_block_list=list(node_block_list) or None)
-    return _atomic_save(model, out_path)
+
+    def make(out: Path) -> None:
+        model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True,
+                                         node_block_list=list(node_block_list) or None)
+        _atomic_save(model, out)
+    return _variant(fp32_path, f"{blocked}.fp16.onnx", out_path, make)
+
+
+def _variant(fp32_path: Path, suffix: str, out_path, make) -> Path:
+    """The variant `<stem><suffix>` of the fp32 file, made by `make(path)` unless there: beside
+    the fp32 file (remade when older than it), or in the machine cache (content-keyed, one
+    maker per key at a time) and copied to `out_path` when one is asked for."""
+    folder, stem = _home(fp32_path)
+    default = folder / f"{stem}{suffix}"
+    if _CACHE_DIR is None:
+        out = Path(out_path) if out_path else default
+        if not (out.is_file() and out.stat().st_mtime >= fp32_path.stat().st_mtime):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            make(out)
+        return out
+    import shutil
+    from srharness.export_cache import _locked
+    with _locked(default):
+        if not default.is_file():
+            make(default)
+    if out_path is None or Path(out_path) == default:
+        return default
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(Path(out_path)) as tmp:
+        shutil.copyfile(default, tmp)
+    return Path(out_path)
 
 
 class ProtocolCalibrationReader:
@@ -134,39 +187,55 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
     overrides = {t: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for t, (lo, hi) in (tensor_ranges or {}).items()}
     if overrides:
         tag += f"-r{len(overrides)}-{_names_tag(f'{t}={lo!r},{hi!r}' for t, (lo, hi) in tensor_ranges.items())}"
-    out_path = Path(out_path) if out_path else fp32_path.with_name(f"{fp32_path.stem}.{tag}.onnx")
-    if out_path.is_file() and out_path.stat().st_mtime >= fp32_path.stat().st_mtime:
-        return out_path
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        part = Path(tmp) / "q.onnx"
-        method = getattr(CalibrationMethod, CALIBRATION_METHODS[calibrate_mode])
-        cache = None
-        if method == CalibrationMethod.Entropy:
-            # quantize_static cannot pass histogram sizes, and its default (128 bins searched
-            # for 128 quantised bins) makes the KL search return the full range, i.e. MinMax.
-            # Calibrate here with onnxruntime's own Entropy search on 2048 bins (TensorRT's
-            # histogram size) and its default 128 quantised bins, and hand the ranges over as a
-            # calibration cache. This is onnxruntime's Entropy as a user gets it, not TVM's (vamc's):
-            # see reference_kl_threshold for the line where the two differ.
-            cache = ranges_cache
-            if not (cache.is_file() and cache.stat().st_mtime >= fp32_path.stat().st_mtime):
-                with atomic_path(cache) as part_cache:
-                    _entropy_ranges(pre, reader, Path(tmp), part_cache, kl_bins)
-            reader = None
-        quantize_static(str(pre), str(part), reader, quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                        calibrate_method=method, calibration_cache_path=cache,
-                        nodes_to_exclude=list(nodes_to_exclude) or None,
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
-                                       **({"TensorQuantOverrides": overrides} if overrides else {})})
-        os.replace(part, out_path)
-    return out_path
+    pre_method = getattr(CalibrationMethod, CALIBRATION_METHODS[calibrate_mode])
+
+    def make(out: Path) -> None:
+        nonlocal reader
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            pre = Path(tmp) / "pre.onnx"
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            part = Path(tmp) / "q.onnx"
+            method = pre_method
+            fresh = not (ranges_cache.is_file() and ranges_cache.stat().st_mtime >= fp32_path.stat().st_mtime)
+            if method == CalibrationMethod.Entropy:
+                # quantize_static cannot pass histogram sizes, and its default (128 bins searched
+                # for 128 quantised bins) makes the KL search return the full range, i.e. MinMax.
+                # Calibrate here with onnxruntime's own Entropy search on 2048 bins (TensorRT's
+                # histogram size) and its default 128 quantised bins, and hand the ranges over as a
+                # calibration cache. This is onnxruntime's Entropy as a user gets it, not TVM's (vamc's):
+                # see reference_kl_threshold for the line where the two differ.
+                if fresh:
+                    with atomic_path(ranges_cache) as part_cache:
+                        _entropy_ranges(pre, reader, Path(tmp), part_cache, kl_bins)
+                cache, reader = ranges_cache, None
+            else:
+                # MinMax: quantize_static calibrates and saves its ranges to a new cache path itself;
+                # kept (moved into place whole) so the next variant of this calibration skips it
+                cache = Path(tmp) / "ranges.json" if fresh else ranges_cache
+                reader = reader if fresh else None
+            quantize_static(str(pre), str(part), reader, quant_format=QuantFormat.QDQ,
+                            activation_type=getattr(QuantType, ACTIVATION_TYPE), weight_type=QuantType.QInt8, per_channel=per_channel,
+                            calibrate_method=method, calibration_cache_path=cache,
+                            nodes_to_exclude=list(nodes_to_exclude) or None,
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                           **({"TensorQuantOverrides": overrides} if overrides else {})})
+            if cache != ranges_cache and cache.is_file():
+                os.replace(cache, ranges_cache)
+            os.replace(part, out)
+    return _variant(fp32_path, f".{tag}{'' if per_channel else '-pt'}.onnx", out_path, make)
 
 
 KL_HISTOGRAM_BINS = 2048
+# Activations uint8 (asymmetric), weights int8 (symmetric, per channel): onnxruntime's own CPU
+# guidance, and the only pairing its CPU kernels fuse everywhere. With int8 activations the QDQ
+# graph of RDN ran 130 of its 150 Convs as DequantizeLinear -> float Conv -> QuantizeLinear
+# (no int8 QLinearConcat/QLinearAdd kernels, so no Conv node unit beside its Concat/Add is fused):
+# 0.70x the fp32 speed (`srharness bench rdn --scale 2 --backend ort-int8`; onnxruntime's profiler,
+# SessionOptions.enable_profiling: 77% of the time in float Conv, 16% in Q/DQ). With uint8
+# activations every Conv, Concat and Add runs quantized (QLinearConv/QLinearConcat/QLinearAdd). An
+# asymmetric range has the same 256-step grid either way (the zero point moves by 128), so the
+# calibrated ranges and the vamc-like figures are unchanged.
+ACTIVATION_TYPE = "QUInt8"       # onnxruntime.quantization.QuantType member
 KL_QUANTIZED_BINS = 128
 
 
@@ -175,7 +244,8 @@ def _calibration_tag(calibrate_mode: str, kl_bins: int, digest: str) -> str:
 
 
 def _ranges_path(fp32_path: Path, tag: str) -> Path:
-    return fp32_path.with_name(f"{fp32_path.stem}.{tag}.ranges.json")
+    folder, stem = _home(Path(fp32_path))
+    return folder / f"{stem}.{tag}.ranges.json"
 
 
 def entropy_ranges_path(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], kl_bins: int | None = None) -> Path:

@@ -37,5 +37,7 @@ def measured_seconds(nodeid: str) -> float:
 @pytest.hookimpl(tryfirst=True)   # before `-m` deselects by marker
 def pytest_collection_modifyitems(items):
     for item in items:
-        if measured_seconds(item.nodeid) > SLOW_OVER_SECONDS:
-            item.add_marker(pytest.mark.slow)
+        seconds = measured_seconds(item.nodeid)
+        if seconds > SLOW_OVER_SECONDS:
+            # the seconds also order an xdist run before it has measured its own (srharness.schedule)
+            item.add_marker(pytest.mark.slow(seconds=seconds))

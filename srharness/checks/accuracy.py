@@ -51,7 +51,6 @@ RCAN_VACC_SMALL = (48, 64)          # rcan-vacc stretched input for the CPU chec
 INT8_MAX_PARAMS = {"ort-int8-minmax": 25_000_000, "ort-int8-entropy": 1_000_000}
 FIDELITY_KL_BINS = 512              # 4x fewer than the 2048 of eval; same KL method
 VARIANT_BACKENDS = ("ort-fp16", "ort-int8-minmax", "ort-int8-entropy")
-_TORCH_FIGURES: dict = {}           # torch reference figures, shared by the variant checks
 
 
 def _crops(spec, shape, data_dir, n=FIDELITY_IMAGES) -> list[np.ndarray]:
@@ -183,11 +182,12 @@ class AccuracyChecks:
     # ------------------------------------------------------------------ compiled task accuracy
     @pytest.mark.parametrize("backend", VARIANT_BACKENDS)
     def test_variant_task_accuracy(self, backend, sr_weights_dir, sr_export_cache, sr_data_dir, sr_golden_dir,
-                                   sr_record, tmp_path_factory, pytestconfig):
+                                   sr_record, sr_evaluations, tmp_path_factory, pytestconfig):
         from srharness.data.datasets import load_dataset
         from srharness.deploy import deploy
+        from srharness.eval_cache import evaluation
         from srharness.golden import Rule
-        from srharness.protocols import evaluate, get_protocol
+        from srharness.protocols import get_protocol
         spec = get_model_spec(self.model)
         if sr_data_dir is None:
             pytest.skip("compiled task accuracy needs Set5: pass --sr-data-dir or set SRHARNESS_DATA_DIR")
@@ -201,17 +201,18 @@ class AccuracyChecks:
         dataset = load_dataset("set5", sr_data_dir)
         common = {"weights": "auto", "weights_dir": sr_weights_dir, "weights_required": False, "protocol": protocol,
                       "dataset": dataset, "export_cache": sr_export_cache}
-        torch_ref = deploy(spec, scale, backend="torch", **common)
+        torch_ref = deploy(spec, scale, backend="torch", build=False, **common)
         if torch_ref.weights is None:
             pytest.skip(f"no official {self.model} weights in the weights dir (give them with --sr-weights-dir)")
-        key = (self.model, scale, protocol.name, str(sr_data_dir))
-        if key not in _TORCH_FIGURES:
-            _TORCH_FIGURES[key] = evaluate(protocol, torch_ref.runner.run, dataset, scale, spec).mean_psnr
-        reference = _TORCH_FIGURES[key]
-        runner = deploy(spec, scale, backend=backend, kl_bins=FIDELITY_KL_BINS,
-                        out_path=tmp_path_factory.mktemp(backend) / "m.onnx", **common).runner
-        precision = runner.precision
-        result = evaluate(protocol, runner.run, dataset, scale, spec)
+        # both evaluations through the shared evaluation cache (srharness.eval_cache): the torch one
+        # is also the golden torch figure's, and each variant's is made once per machine and inputs
+        reference = evaluation(sr_evaluations, torch_ref, protocol=protocol, dataset=dataset).result.mean_psnr
+        kl_bins = FIDELITY_KL_BINS if "entropy" in backend else None
+        variant = deploy(spec, scale, backend=backend, kl_bins=FIDELITY_KL_BINS, build=False,
+                         out_path=tmp_path_factory.mktemp(backend) / "m.onnx", **common)
+        precision = variant.runner.precision
+        result = evaluation(sr_evaluations, variant, protocol=protocol, dataset=dataset,
+                            options={"kl_bins": kl_bins} if kl_bins else None).result
         rule = Rule()                                   # the guides' rule: relative 1%, one-sided
         r = rule.judge(result.mean_psnr, reference, "dB")
         expected = True
@@ -224,7 +225,7 @@ class AccuracyChecks:
                           golden=reference, rule=rule.describe("dB") + " vs torch fp32 (this run)", passed=r.passed,
                           expected=None if expected else "fail", unit="dB", notes=r.text,
                           conditions={"weights": torch_ref.weights_desc, "calibration": "the Set5 protocol inputs",
-                                      "kl_bins": FIDELITY_KL_BINS if "entropy" in backend else None,
+                                      "kl_bins": kl_bins,
                                       "per_image": {s.name: round(s.psnr, 4) for s in result.images},
                                       "expected_verdict": "pass" if expected else
                                       "fail, as the guide's vacc int8 kl does (here the cause is onnxruntime's "

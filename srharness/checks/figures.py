@@ -52,14 +52,14 @@ class GoldenFigures:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def sr_figure_env(cls, sr_data_dir, sr_weights_dir, sr_export_cache, tmp_path_factory):
-        """Shared by every figure of the session: a measurement made once serves every figure
-        that needs it (the torch guide figure and its recorded twin)."""
+    def sr_figure_env(cls, sr_data_dir, sr_weights_dir, sr_export_cache, sr_evaluations, tmp_path_factory):
+        """Shared by every figure of the session; evaluations through the shared evaluation cache
+        (`sr_evaluations`): made once per machine and inputs, for every figure and check that needs it."""
         from srharness.figures import FigureEnv
         key = (sr_data_dir, sr_weights_dir)
         if key not in _ENVS:
             _ENVS[key] = FigureEnv(sr_data_dir, sr_weights_dir, tmp_path_factory.mktemp("figures"),
-                                   export_cache=sr_export_cache)
+                                   export_cache=sr_export_cache, evaluations=sr_evaluations)
         return _ENVS[key]
 
     def test_figure(self, sr_figure, sr_figure_env, sr_golden_dir, sr_record):

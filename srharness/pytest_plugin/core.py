@@ -133,6 +133,12 @@ def _configure(config) -> None:
     config.stash[_verdicts_key] = []
     config.pluginmanager.register(VerdictCollector(config), "srharness-verdicts")
     _share_cores_between_workers(config)
+    from srharness import schedule
+    schedule.configure(config)          # xdist: longest tests first, by measured durations
+    folder = export_cache_dir(config)
+    if folder is not None:              # int8 variants calibrate once per machine (srharness.quantize)
+        from srharness import quantize
+        quantize.use_cache(folder / "calibration")
     required = required_hardware(config)
     if required and not hasattr(config, "workerinput"):
         config.pluginmanager.register(RequiredHardwareCoverage(required), "srharness-required-hardware")
@@ -322,6 +328,15 @@ def export_cache_dir(config) -> Path | None:
 def sr_export_cache(pytestconfig, tmp_path_factory) -> Path:
     """The export cache folder of the session (see `export_cache_dir`; a session temporary when off)."""
     return export_cache_dir(pytestconfig) or tmp_path_factory.mktemp("sr-exports")
+
+
+@pytest.fixture(scope="session")
+def sr_evaluations(sr_export_cache):
+    """The shared evaluation cache (srharness.eval_cache): one evaluation per prepared runner
+    (srharness.deploy's content key), protocol, data and calibration per machine, whichever figure
+    or check asks first; in <export cache>/evaluations (SRHARNESS_EXPORT_CACHE=off: this session only)."""
+    from srharness.eval_cache import EvalCache
+    return EvalCache(sr_export_cache / "evaluations")
 
 
 @pytest.fixture(scope="session")
