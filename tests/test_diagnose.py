@@ -338,7 +338,8 @@ def test_tensor_ranges_reach_the_qdq_graph_and_the_calibration_table(tiny):
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     qn = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == target)
     scale, zp = float(inits[qn.input[1]]), int(inits[qn.input[2]])
-    assert scale == pytest.approx((hi - lo) / 255, rel=1e-5) and zp == -128      # int8 over [0, hi]
+    # uint8 activations (quantize.ACTIVATION_TYPE) over [0, hi]: 256 steps from zero point 0
+    assert scale == pytest.approx((hi - lo) / 255, rel=1e-5) and zp == 0
     assert target in dg.calibration_table_html(table) and target[-56:] in dg.calibration_table_text(table)
     fix = dg.write_calibration_fix({target: (lo, hi)}, tiny["dir"], "kl_divergence")
     doc = json.loads(Path(fix["ort"]["file"]).read_text())
