@@ -514,6 +514,24 @@ def _as_state_dict(obj, path: Path) -> tuple[dict[str, torch.Tensor], str]:
     return {k: v.detach() for k, v in sd.items()}, " ".join(["state_dict", *fmt])
 
 
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
+                              "(pip install safetensors, or the srharness[zoo] extra)") from None
+    try:
+        sd = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({str(exc).splitlines()[0][:200]}); "
+                              "download it again and compare its sha256") from None
+    if not sd:
+        raise CheckpointError(f"{path}: the safetensors file holds no tensors")
+    sd, _ = _strip_module_prefix(sd)
+    return sd
+
+
 def load_state_dict(path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
     """The tensors of a checkpoint on the CPU, and where they came from."""
     path = Path(path)
@@ -521,6 +539,10 @@ def load_state_dict(path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     digest = sha256_file(path)
     known = known_checkpoints().get(digest)
+    if path.suffix.lower() == ".safetensors":   # no pickle at all: the format only holds tensors
+        sd, fmt = _load_safetensors(path), "safetensors"
+        check_tensors(sd, path)
+        return sd, CheckpointInfo(path, digest, fmt, known.identified_as if known else None)
     check_bounded(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -538,9 +560,12 @@ def load_state_dict(path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
 
 def load_into(model_name: str, scale: int, path) -> nn.Module:
     """The registry model with the checkpoint's weights (strict), in eval mode."""
-    from srharness.models import build_model
+    from srharness.models import build_model, get_model_spec
     model = build_model(model_name, scale, seed=None)
     sd, info = load_state_dict(path)
+    convert = get_model_spec(model_name).convert_state_dict
+    if convert is not None:
+        sd = convert(sd)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))

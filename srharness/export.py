@@ -216,12 +216,14 @@ def _quiet_exporter():
 def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = None, exporter: str = "legacy",
                 shape: tuple[int, int] | None = None, dynamic: bool = False, weights=None,
                 input_name: str | None = None, output_name: str | None = None,
-                rewrite: bool = False) -> ExportResult:
+                rewrite: bool = False, in_channels: int | None = None) -> ExportResult:
     """Export a registry model (by name) or an nn.Module to ONNX and describe what was written.
 
     opset None = the guide's opset; shape (H, W) None = the spec's small test shape; dynamic=True
     gives dynamic batch, H and W axes; weights: a checkpoint path (None = deterministic random
     init); rewrite=True replaces DepthToSpace by Reshape/Transpose/Reshape after export.
+    in_channels: an nn.Module's input channels when its first registered conv is not its input conv
+    (default: that conv's in_channels, else 3).
     """
     import onnx
 
@@ -252,7 +254,7 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
             raise ExportError("an nn.Module export needs opset= and shape=")
         model, name = model_or_name.eval(), None
         first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-        channels = first_conv.in_channels if first_conv is not None else 3
+        channels = in_channels or (first_conv.in_channels if first_conv is not None else 3)
         input_name, output_name = input_name or "input", output_name or "output"
     else:
         raise ExportError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")

@@ -161,6 +161,9 @@ class ModelSpec:
     # dict it returns (or an ONNX output name). torch, export and onnxruntime all use this one.
     sr_output: int | str | None = None
     registered_by: str = ""        # module that registered the spec (filled in by register_model)
+    # state_dict of a checkpoint file -> the builder's keys (a spec detected from a checkpoint: spandrel
+    # renames the keys of old layouts, e.g. the original ESRGAN's); None: the file's keys are the model's
+    convert_state_dict: Callable[[dict], dict] | None = None
 
     def __post_init__(self):
         if self.builder is None and not self.onnx:

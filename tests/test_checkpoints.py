@@ -76,7 +76,7 @@ class _Malicious:
 
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
-def test_malicious_pickle_is_refused_and_never_executed(tmp_path, how):
+def test_malicious_pickle_is_refused_and_never_executed(tmp_path, how, monkeypatch):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     payload = {"state_dict": {"w": torch.zeros(2)}, "x": _Malicious(marker)}
@@ -85,7 +85,11 @@ def test_malicious_pickle_is_refused_and_never_executed(tmp_path, how):
     else:
         # a bare pickle (no torch storages, which would be refused first)
         path.write_bytes(pickle.dumps({"epoch": 1, "x": _Malicious(marker)}, protocol=2))
-    for load in (load_state_dict, safe_unpickle):
+    from srharness.zoo import detect
+    # the checkpoint-only path (srharness.zoo, `eval --weights X.pth` with no model) refuses it in the
+    # same safe loader, before spandrel sees anything (its loader is made to fail loudly here)
+    monkeypatch.setattr(detect, "_load_descriptor", lambda *a: pytest.fail("spandrel saw a hostile file"))
+    for load in (load_state_dict, safe_unpickle, detect.detect_checkpoint, detect.register_checkpoint):
         with pytest.raises(CheckpointError) as err:
             load(path)
         assert "evil.pth: refused" in str(err.value)

@@ -14,7 +14,7 @@ from srharness.errors import SrHarnessError
 from srharness import settings
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
-            "farm_node", "diagnose", "compare", "bundle", "new_model")
+            "farm_node", "diagnose", "compare", "bundle", "new_model", "deployability")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +149,28 @@ def os_error_message(exc: OSError) -> str:
     where = exc.filename
     other = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
     return f"{where}{other}: {reason}" + (f" ({hint})" if hint else "")
+
+
+def model_from_weights(args, default_scale: int = 2):
+    """MODEL omitted and --weights a checkpoint file: its architecture, scale and size rules are
+    detected (srharness.zoo, the `srharness[zoo]` extra) and a model spec is registered for it;
+    args.model and args.scale are set from it. With a MODEL, only the scale default is filled in."""
+    if getattr(args, "model", None):
+        if args.scale is None:
+            args.scale = default_scale
+        return None
+    weights = getattr(args, "weights", None)
+    if not weights or weights == "auto":
+        raise CliError("give a MODEL name, or --weights CHECKPOINT (.pth / .safetensors of a public SR "
+                       "architecture: detected with spandrel, the srharness[zoo] extra)")
+    from srharness.zoo import register_checkpoint
+    spec, det = register_checkpoint(weights)
+    if args.scale is not None and args.scale != det.scale:
+        raise CliError(f"--scale {args.scale}: {weights} is a x{det.scale} {det.architecture} model; "
+                       f"drop --scale or give {det.scale}")
+    args.model, args.scale = spec.name, det.scale
+    print(det.summary(), file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
+    return det
 
 
 class CliError(SrHarnessError):

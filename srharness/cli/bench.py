@@ -11,12 +11,15 @@ from srharness.cli import args as types
 def add_parser(sub):
     p = sub.add_parser("bench", help="time a model on a backend (latency percentiles, throughput, CV)",
                        description=__doc__.replace("\n", " "))
-    p.add_argument("model", help="registry name: srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite ...")
+    p.add_argument("model", nargs="?", help="registry name: srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite ...")
     p.add_argument("--backend", default="ort", help="torch | ort | ort-fp16 | ort-int8 (default ort); GPU: torch-cuda, "
                    "torch-cuda-fp16, torch-cuda-bf16, ort-cuda, ort-trt, tensorrt (srharness.cli.bench_gpu)")
     p.add_argument("--shape", type=types.shape, default=None, metavar="HxW",
                    help="input H x W (default: the guide's shape)")
-    p.add_argument("--scale", type=types.scale, default=2)
+    p.add_argument("--scale", type=types.scale, default=None)
+    p.add_argument("--weights", default=None, metavar="PATH",
+                   help="with no MODEL: a checkpoint whose architecture is detected (srharness[zoo] extra); "
+                        "timing uses its weights")
     p.add_argument("--batch", type=types.int_range(1, 1024), default=1)
     p.add_argument("--warmup", type=types.int_range(0, 100000), default=2, metavar="N",
                    help="warm-up calls, at least (default 2)")
@@ -41,11 +44,15 @@ def run(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from srharness.cli import CliError
+    from srharness.cli import CliError, model_from_weights
     from srharness.models import MODELS
     from srharness.perf import DEFAULT_UNSTABLE_CV, PerfConfig, device_lock, measure
     from srharness.perf_targets import CPU_BACKENDS, build_target
 
+    if args.model and args.weights:
+        raise CliError("--weights: bench times a named model's random init (timing does not depend on the "
+                       "weights); --weights is for a checkpoint with no MODEL, whose architecture is detected")
+    model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
     if args.model not in MODELS:
         raise CliError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
     from srharness.deploy.pipeline import GPU_BACKENDS

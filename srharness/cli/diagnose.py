@@ -25,7 +25,7 @@ def add_parser(sub):
                        description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", help="model name (vdsr, srcnn, rdn, rcan-sr4k-lite, ...)")
     p.add_argument("--backend", choices=DIAGNOSABLE_BACKENDS, help="the variant to diagnose")
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=int, default=None)
     p.add_argument("--protocol", help="evaluation protocol (default: the model's guide protocol)")
     p.add_argument("--dataset", help="set5 | selfexsr | folder | embedded (default: set5 with a data dir)")
     p.add_argument("--data-dir", help="data folder (default $SRHARNESS_DATA_DIR)")
@@ -51,6 +51,11 @@ def run(args) -> int:
     from srharness.diagnose import DiagnoseConfig, DiagnoseError, diagnose, nodes_table_text
     if args.msit_csv:
         return _run_msit(args)
+    if not args.model and args.weights and args.backend:
+        from srharness.cli import model_from_weights
+        model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
+    if args.scale is None:
+        args.scale = 2
     if not args.model or not args.backend:
         raise CliError("give MODEL and --backend (or --msit-csv FILE)")
     from srharness.data.datasets import DatasetError

@@ -3,13 +3,14 @@
     srharness eval vdsr --scale 4 --dataset set5 --protocol benchmark --data-dir ../shared/data
     srharness eval vdsr --scale 4 --protocol vdsr-vacc --backend ort-int8-entropy
     srharness eval rdn --scale 2 --weights rdn_x2.pth --dataset folder --data-dir my_images/
+    srharness eval --weights RealESRGAN_x4plus.pth --dataset set5   # no MODEL: detected (srharness[zoo])
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from srharness.cli import CliError, model_spec
+from srharness.cli import CliError, model_from_weights, model_spec
 from srharness.cli import args as types
 from srharness import settings
 
@@ -21,8 +22,8 @@ EVAL_HARDWARE = ("cpu", "cuda")
 def add_parser(sub):
     p = sub.add_parser("eval", help="PSNR/SSIM of a model on a dataset under a guide's protocol",
                        description=__doc__.splitlines()[0])
-    p.add_argument("model", help="model name (srcnn, vdsr, rdn, rcan, rcan-sr4k, ...)")
-    p.add_argument("--scale", type=types.scale, default=2)
+    p.add_argument("model", nargs="?", help="model name (srcnn, vdsr, rdn, rcan, rcan-sr4k, ...)")
+    p.add_argument("--scale", type=types.scale, default=None)
     p.add_argument("--weights", help="checkpoint file ('auto': the shared data's official weights); "
                                      "default: random init (only meaningful for fidelity)")
     p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
@@ -68,6 +69,7 @@ def run(args) -> int:
     from srharness.protocols import ProtocolError, evaluate, get_protocol
 
     data_dir = args.data_dir or settings.env("SRHARNESS_DATA_DIR")
+    model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
     spec = model_spec(args.model, args.scale)
     dataset_name = args.dataset or ("set5" if data_dir else "embedded")
     try:

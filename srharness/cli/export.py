@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from srharness.cli import CliError, model_spec
+from srharness.cli import CliError, model_from_weights, model_spec
 from srharness.cli import args as types
 
 
@@ -11,9 +11,9 @@ def add_parser(sub):
     p = sub.add_parser("export", help="export a model to ONNX and report its real opset and op census",
                        description="Export a registry model to ONNX. The report reads the written file: "
                                    "opset from opset_import, op census, input/output names and shapes.")
-    p.add_argument("model", metavar="MODEL",
+    p.add_argument("model", nargs="?", metavar="MODEL",
                    help="srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite or rcan-training")
-    p.add_argument("--scale", type=types.scale, default=2, help="upscaling factor (default 2)")
+    p.add_argument("--scale", type=types.scale, default=None, help="upscaling factor (default 2)")
     p.add_argument("--opset", type=types.opset, default=None,
                    help="opset to ask for (default: the guide's opset; within the installed exporter's range)")
     p.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy",
@@ -25,7 +25,8 @@ def add_parser(sub):
     shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width axes")
     p.add_argument("--weights", default=None, metavar="PATH",
                    help="checkpoint to load (strict), or 'auto': the model's official checkpoint in the weights "
-                        "dir; default: deterministic random init (said so in the report)")
+                        "dir; default: deterministic random init (said so in the report); with no MODEL, a "
+                        "checkpoint whose architecture is detected (srharness[zoo] extra)")
     p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
                                          "<$SRHARNESS_DATA_DIR>/weights)")
     p.add_argument("--rewrite-depth-to-space", action="store_true",
@@ -39,6 +40,7 @@ def run(args) -> int:
     from srharness.checkpoints import CheckpointError
     from srharness.export import ExportError, export_onnx
 
+    model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
     from srharness.deploy import resolve_weights, weights_dir, weights_label
     spec = model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
     # resolved as eval and diagnose resolve them: an explicit file, or auto in the weights dir

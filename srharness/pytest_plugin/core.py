@@ -27,6 +27,7 @@ CHECK_MARKERS = {
     "perf": "performance: measured figures and floors vs baselines",
     "training": "training conformance: convergence, multi-process agreement, throughput",
     "slow": "takes more than a few seconds even on small inputs",
+    "zoo": "public SR architectures through spandrel (the srharness[zoo] extra; skipped without it)",
 }
 # Options and their environment-variable twins: srharness.settings (one table for pytest, CLI, nightly).
 OPTIONS = settings.pytest_options()

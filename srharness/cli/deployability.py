@@ -1,0 +1,45 @@
+"""srharness deployability: the table of the SR architectures spandrel supports (srharness.zoo):
+export per opset with the first unsupported op, onnxruntime / fp16 / int8 agreement, dynamic H/W,
+tiling, and the hardware each will not compile on. Needs the srharness[zoo] extra.
+
+    srharness deployability                       # the whole table (about 4 min on 2 cores)
+    srharness deployability --only ESRGAN,SwinIR --json
+    srharness deployability --markdown table.md   # also write the table as Markdown (README, report)
+"""
+from __future__ import annotations
+
+import os
+
+from srharness.cli import args as types
+
+
+def add_parser(sub):
+    p = sub.add_parser("deployability", help="deployability table of the SR architectures spandrel supports "
+                                             "(srharness[zoo] extra)", description=__doc__.splitlines()[0])
+    p.add_argument("--only", type=types.name_list, help="comma-separated rows (architecture names) to judge")
+    p.add_argument("--data-dir", help="data folder with set5/ for the real test image (default $SRHARNESS_DATA_DIR; "
+                                      "without it a scikit-image photo, said in each row)")
+    p.add_argument("--workers", type=types.int_range(1, 64), default=2, help="rows judged at once (default 2)")
+    p.add_argument("--work-dir", help="where the ONNX files go (default: a temporary folder)")
+    p.add_argument("--markdown", metavar="OUT.md", help="also write the table as Markdown to this file")
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from srharness.zoo.table import build_table, markdown, summary
+    data_dir = args.data_dir or os.environ.get("SRHARNESS_DATA_DIR")
+    rows = build_table(data_dir, only=args.only, workers=args.workers, work_dir=args.work_dir)
+    text = markdown(rows)
+    if args.markdown:
+        from srharness.fileio import atomic_write_text
+        atomic_write_text(args.markdown, text + "\n")
+    if args.json:
+        print(json.dumps({"rows": rows, "summary": summary(rows)}, indent=2, default=str))
+    else:
+        print(text)
+        print()
+        print(summary(rows)["line"])
+    return 0

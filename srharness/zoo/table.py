@@ -1,0 +1,497 @@
+"""The deployability table: for each SR architecture spandrel supports (srharness.zoo.catalogue,
+spandrel's own classes, small configurations, random weights), what a deployment team needs to
+know before it books a card.
+
+Columns (each a measurement, or "-" with the reason in `notes`):
+- params; GFLOPs at 1x3x256x256 by torch.utils.flop_counter. Convention: FLOPs = 2 x multiply-adds
+  of conv / matmul / attention kernels only (elementwise ops, norms and activations are not counted).
+  VDSR by this counter: 87.2 GFLOPs (43.6 G multiply-adds); the guides' "96.805 GFLOPs" counts more.
+- export at opsets 9/11/13/17 (torch's legacy exporter, the one that honours the opset): ok, or the
+  first unsupported op as the exporter names it.
+- ort: onnxruntime fp32 vs torch on a real image (max abs, PSNR, data range 1).
+- d2s: DepthToSpace rewritten to Reshape/Transpose/Reshape (srharness.export) where the opset-17
+  graph has it, the rewritten graph vs torch.
+- fp16: torch half precision: inf/NaN in any module's output (overflow), then PSNR vs fp32.
+- int8: onnxruntime QDQ per-channel MinMax (srharness.quantize) PSNR vs torch, and its CPU time
+  ratio fp32/int8 (> 1: int8 faster).
+- dynamic: one export with dynamic H, W run at a second size vs torch at that size.
+- tiled: srharness.protocols.run_tiled vs the whole image.
+- will not compile on: hardware whose op profile (srharness/zoo/op_profiles/*.yaml) names an op or
+  pattern of the graph the hardware's guide would export (its opset).
+Every row ends pass / fail / not judged with the reason. Bounds: srharness/tolerances.yaml
+(fidelity: ort, ort-fp16, ort-int8-minmax; tiled_agreement).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import re
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+OPSETS = (9, 11, 13, 17)
+FLOP_SHAPE = (1, 3, 256, 256)
+COLUMNS = ("arch", "purpose", "scale", "params", "gflops_256", "op9", "op11", "op13", "op17", "ort", "d2s",
+           "fp16", "int8", "int8_speed", "dynamic", "tiled", "will_not_compile_on", "verdict")
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def _first_op(message: str) -> str:
+    """The op an export failure names (aten::pad, prim::ConstantChunk...), else its first words."""
+    m = re.search(r"export of (\w+) in opset", message)
+    if m:   # "Unsupported: ONNX export of Pad in opset 9. The sizes of the padding must be constant"
+        why = re.search(r"in opset \d+\. ([^.]+)\.", message)
+        return m.group(1) + (f" ({why.group(1)})" if why else "")
+    m = re.search(r"operator '([^']+)'", message) or re.search(r"(aten::\w+|prim::\w+|onnx::\w+)", message)
+    if m:
+        return m.group(1).removeprefix("aten::")
+    return message.split(": ", 2)[-1][:80]
+
+
+def test_image(data_dir, side: int) -> tuple[np.ndarray, str]:
+    """1x3xSxS float32 in 0..1 from a real photo: Set5's butterfly when the data dir has Set5, else
+    the 'embedded' dataset's first colour image (scikit-image), with where it came from. Half-size
+    (an LR-like input), centre crop."""
+    from PIL import Image
+
+    from srharness.data.datasets import DatasetError, load_dataset
+    reason = ""
+    try:
+        ds = load_dataset("set5", data_dir) if data_dir else None
+    except DatasetError as exc:
+        ds, reason = None, f"set5 unavailable ({str(exc)[:80]})"
+    if ds is None:
+        reason = reason or "no data dir"
+        ds = load_dataset("embedded")
+    samples = list(ds)
+    sample = next((s for s in samples if s.name == "butterfly"), None) or \
+        next(s for s in samples if np.asarray(s.hr()).ndim == 3)
+    img = np.asarray(sample.hr())[..., :3]
+    where = f"{ds.name} {sample.name}" + (f" ({reason}: not Set5)" if reason else "")
+    img = np.asarray(Image.fromarray(img).resize((img.shape[1] // 2, img.shape[0] // 2), Image.BICUBIC))
+    h, w = img.shape[:2]
+    if min(h, w) < side:
+        img = np.asarray(Image.fromarray(img).resize((max(w, side), max(h, side)), Image.BICUBIC))
+        h, w = img.shape[:2]
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    crop = img[y0:y0 + side, x0:x0 + side].astype(np.float32) / 255.0
+    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None]), f"{where}, half size, centre crop {side}x{side}"
+
+
+def _build(pkg: str, cls: str, kwargs: dict):
+    import torch
+
+    from srharness.zoo import require_spandrel
+    spandrel = require_spandrel()
+    C = getattr(importlib.import_module(f"spandrel.architectures.{pkg}"), cls)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        raw = C(**kwargs)
+    # the table's model is what spandrel detects from the state_dict: the path a user's checkpoint takes
+    desc = spandrel.ModelLoader(device="cpu").load_from_state_dict(raw.state_dict())
+    return desc.eval()
+
+
+def _flops(model, shape) -> float:
+    """GFLOPs (2 x multiply-adds) on meta tensors: shapes only, no arithmetic; real tensors when
+    an op has no meta kernel."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    try:
+        m = copy.deepcopy(model).to("meta")
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            m(torch.empty(shape, device="meta"))
+    except Exception:
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            model(torch.rand(shape))
+    return fc.get_total_flops() / 1e9
+
+
+def _fp16(model, x: np.ndarray, ref: np.ndarray) -> tuple[str, str | None, float | None]:
+    """(cell, overflow note, psnr): every module output checked for inf/NaN in half precision."""
+    import copy
+
+    import torch
+    bad: list[str] = []
+
+    def hook(mod, inp, out):
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for o in outs:
+            if isinstance(o, torch.Tensor) and o.is_floating_point() and not bool(torch.isfinite(o).all()):
+                bad.append(name_of.get(mod, type(mod).__name__))
+    m = copy.deepcopy(model).half()
+    name_of = {mod: n or "model" for n, mod in m.named_modules()}
+    handles = [mod.register_forward_hook(hook) for mod in m.modules()]
+    try:
+        with torch.no_grad():
+            y = m(torch.from_numpy(x).half())
+    finally:
+        for h in handles:
+            h.remove()
+    if bad:
+        return f"overflow in {bad[0]}", f"fp16: inf/NaN first in {bad[0]} ({len(bad)} module outputs)", None
+    p = _psnr(y.float().numpy(), ref)
+    return f"{p:.1f} dB", None, p
+
+
+def _ort(path: Path, x: np.ndarray, threads: int = 1):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return s, (lambda a: s.run(None, {s.get_inputs()[0].name: a})[0])
+
+
+def _time(run, x: np.ndarray, reps: int = 5) -> float:
+    run(x)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def _ort_error(exc: BaseException) -> str:
+    """onnxruntime's failure in a table cell: the node and its status, not the boilerplate."""
+    text = str(exc)
+    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
+    status = re.search(r"Status Message: (.*)", text)
+    if node:
+        return f"{node.group(1)} {node.group(2)}: {(status.group(1) if status else '')[:90]}"
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _quiet_fds():
+    """The exporter dumps the whole TorchScript graph and onnxruntime logs to the process's own
+    stdout/stderr (C++ writes, not Python's): silenced at the file-descriptor level while a row runs."""
+    import os
+    import sys
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+def judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None, quiet: bool = True) -> dict:
+    """One row of the table (never raises: a step that cannot run says why in notes)."""
+    if not quiet:
+        return _judge(row, pkg, cls, kwargs, data_dir, work_dir)
+    with _quiet_fds():
+        return _judge(row, pkg, cls, kwargs, data_dir, work_dir)
+
+
+def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    from srharness.export import ExportError, export_onnx, op_census
+    from srharness.protocols import run_tiled
+    from srharness.tolerances import tolerance
+    from srharness.zoo.profiles import will_not_compile
+    fidelity = tolerance("fidelity")
+    out: dict = {c: "-" for c in COLUMNS}
+    out.update(arch=row, config=kwargs, notes=[], checks={})
+    notes, checks = out["notes"], out["checks"]
+    t0 = time.perf_counter()
+    try:
+        desc = _build(pkg, cls, kwargs)
+    except Exception as exc:
+        out.update(verdict="not judged", reason=f"spandrel {pkg}.{cls}{kwargs} does not build or detect: "
+                                                 f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+        return out
+    model = desc.model
+    req = desc.size_requirements
+    mult = int(req.multiple_of or 1)
+    scale = int(desc.scale)
+    out.update(purpose=str(desc.purpose), scale=scale, detected=desc.architecture.id,
+               params=sum(p.numel() for p in model.parameters()),
+               size_rule=f"min {req.minimum}, multiple of {mult}")
+    side = _round_up(max(32, int(req.minimum or 0)), mult)
+    x, source = test_image(data_dir, 3 * side)
+    out["image"] = source
+    xs = np.ascontiguousarray(x[:, :, :side, :side])
+    try:
+        out["gflops_256"] = round(_flops(model, FLOP_SHAPE), 3)
+    except Exception as exc:
+        notes.append(f"flops: {type(exc).__name__}: {str(exc)[:100]}")
+    in_ch = int(desc.input_channels)
+    try:
+        with torch.no_grad():
+            y = model(torch.tensor(xs))  # a copy: spandrel's RCAN scales its input in place
+    except Exception as exc:
+        out.update(verdict="fail", reason=f"torch forward fails on a {side}x{side} input (spandrel's size rule: "
+                                          f"{out['size_rule']}): {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        checks["forward"] = "fail"
+        return _finish(out, t0)
+    if not isinstance(y, torch.Tensor):
+        out.update(verdict="fail", reason=f"forward returns a {type(y).__name__}, not one image tensor: no single "
+                                          "ONNX output to deploy")
+        checks["forward"] = "fail"
+        return _finish(out, t0)
+    ref = y.numpy()
+    work = Path(work_dir or tempfile.mkdtemp(prefix="srh-zoo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    censuses: dict[int, dict] = {}
+    paths: dict[int, Path] = {}
+    for op in OPSETS:
+        path = work / f"{row}-op{op}.onnx"
+        try:
+            r = export_onnx(model, path, opset=op, shape=(side, side), in_channels=in_ch)
+            censuses[op], paths[op] = r.op_census, path
+            out[f"op{op}"] = "ok"
+        except ExportError as exc:
+            out[f"op{op}"] = f"fails: {_first_op(str(exc))}"
+    checks["export"] = "pass" if censuses else "fail"
+    if not censuses:
+        out.update(verdict="fail", reason=f"exports at no opset of {list(OPSETS)} ({out['op17']})")
+        return _finish(out, t0)
+    best = max(censuses)
+    out["opset_used"] = best
+    try:
+        _, run32 = _ort(paths[best], xs)
+        got = run32(xs)
+        p = _psnr(got, ref)
+        out["ort"] = f"{float(np.abs(got - ref).max()):.1e} / {p:.0f} dB"
+        checks["ort"] = "pass" if p >= fidelity.floor("ort") else "fail"
+    except Exception as exc:
+        out["ort"] = f"fails: {_ort_error(exc)}"
+        checks["ort"] = "fail"
+    if censuses[best].get("DepthToSpace"):
+        try:
+            import onnx
+
+            from srharness.export import rewrite_depth_to_space
+            proto = onnx.load(str(paths[best]))
+            n = censuses[best]["DepthToSpace"]
+            rewrite_depth_to_space(proto)
+            rp = work / f"{row}-op{best}-rewritten.onnx"
+            onnx.save(proto, str(rp))
+            _, runr = _ort(rp, xs)
+            p = _psnr(runr(xs), ref)
+            left = op_census(proto).get("DepthToSpace", 0)
+            out["d2s"] = f"{n} rewritten, {p:.0f} dB" + (f", {left} left" if left else "")
+            checks["d2s"] = "pass" if p >= fidelity.floor("ort") and not left else "fail"
+        except Exception as exc:
+            out["d2s"] = f"fails: {_ort_error(exc)}"
+            checks["d2s"] = "fail"
+    else:
+        out["d2s"] = "n/a (none)"
+    try:
+        cell, note, p = _fp16(model, xs, ref)
+        out["fp16"] = cell
+        if note:
+            notes.append(note)
+        checks["fp16"] = "pass" if p is not None and p >= fidelity.floor("ort-fp16") else "fail"
+    except Exception as exc:   # an op with no half kernel on the CPU: onnxruntime's fp16 graph instead
+        notes.append(f"fp16: torch half has no CPU kernel here ({str(exc).splitlines()[0][:80]}); "
+                     "onnxruntime fp16 (srharness.quantize.to_fp16) measured instead, per-activation overflow not checked")
+        try:
+            from srharness.quantize import to_fp16
+            _, run16 = _ort(to_fp16(paths[best], work / f"{row}-fp16.onnx"), xs)
+            got16 = run16(xs).astype(np.float32)
+            if not np.isfinite(got16).all():
+                out["fp16"], p = "ort-fp16 output inf/NaN", None
+            else:
+                p = _psnr(got16, ref)
+                out["fp16"] = f"{p:.1f} dB (ort-fp16)"
+            checks["fp16"] = "pass" if p is not None and p >= fidelity.floor("ort-fp16") else "fail"
+        except Exception as exc2:
+            out["fp16"] = f"fails: {_ort_error(exc2)}"
+            checks["fp16"] = "fail"
+    if best >= 13:
+        try:
+            from srharness.quantize import to_int8
+            q = to_int8(paths[best], [xs], calibrate_mode="max", out_path=work / f"{row}-int8.onnx")
+            _, run8 = _ort(q, xs)
+            p = _psnr(run8(xs), ref)
+            out["int8"] = f"{p:.1f} dB"
+            checks["int8"] = "pass" if p >= fidelity.floor("ort-int8-minmax") else "fail"
+            out["int8_speed"] = f"{_time(run32, xs) / _time(run8, xs):.2f}x"
+        except Exception as exc:
+            out["int8"] = f"fails: {_ort_error(exc)}"
+            checks["int8"] = "fail"
+    else:
+        out["int8"] = "n/a (QDQ per-channel needs opset >= 13)"
+    try:
+        dp = work / f"{row}-op{best}-dyn.onnx"
+        export_onnx(model, dp, opset=best, shape=(side, side), dynamic=True, in_channels=in_ch)
+        x2 = np.ascontiguousarray(x[:, :, :side + mult * max(1, 8 // mult), :2 * side])
+        with torch.no_grad():
+            ref2 = model(torch.tensor(x2)).numpy()
+        _, rund = _ort(dp, xs)
+        p = _psnr(rund(x2), ref2)
+        out["dynamic"] = f"ok at {x2.shape[2]}x{x2.shape[3]} ({p:.0f} dB)" if p >= fidelity.floor("ort") else \
+            f"wrong at {x2.shape[2]}x{x2.shape[3]} ({p:.0f} dB)"
+        checks["dynamic"] = "pass" if p >= fidelity.floor("ort") else "fail"
+    except Exception as exc:
+        msg = _ort_error(exc)
+        out["dynamic"] = "fails: " + (f"shape baked in ({msg})" if "Reshape" in msg else msg)
+        checks["dynamic"] = "fail"
+    try:
+        tiled_floor = tolerance("tiled_agreement").floor("fp32")
+        ov = _round_up(16, mult)
+        step = side
+        tile = step + 2 * ov
+        # 3 tiles a side, each at least step + overlap (>= the size rule's minimum): run_tiled's
+        # last tile would be only 2 x overlap on a 2-step image
+        xt = np.ascontiguousarray(x[:, :, :3 * step, :3 * step])
+        run = lambda a: model(torch.tensor(a)).numpy()
+        with torch.no_grad():
+            whole, tiled = run(xt), run_tiled(run, xt, scale, tile, overlap=ov, multiple=mult)
+        p = _psnr(tiled, whole)
+        out["tiled"] = f"{p:.0f} dB (tile {tile}, overlap {ov})" if math.isfinite(p) else f"exact (tile {tile}, overlap {ov})"
+        checks["tiled"] = "pass" if p >= tiled_floor else "fail"
+    except Exception as exc:
+        out["tiled"] = f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
+        checks["tiled"] = "fail"
+    blocked = will_not_compile(censuses, failed={op: out[f"op{op}"] for op in OPSETS if op not in censuses})
+    out["will_not_compile_on"] = "; ".join(f"{hw}: {why}" for hw, why in blocked.items()) or "none known"
+    out["hardware"] = blocked
+    return _finish(out, t0)
+
+
+def _finish(out: dict, t0: float) -> dict:
+    failed = [k for k, v in out["checks"].items() if v == "fail"]
+    if "verdict" not in out or out["verdict"] == "-":
+        out["verdict"] = "fail" if failed else "pass"
+        out["reason"] = ("failed: " + ", ".join(f"{k} ({out.get(k, '')})" for k in failed)) if failed else \
+            f"exports (opset {out.get('opset_used')}), onnxruntime, fp16, int8, dynamic H/W and tiling within " \
+            "srharness/tolerances.yaml"
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+ROW_TIMEOUT_S = 300   # one row; the slowest measured here is well under it (see README)
+
+
+def _run_row(name: str, data_dir, work: Path, timeout: float) -> dict:
+    """One row in its own process: a crash (segfault in an exporter) or a hang costs that row only."""
+    import subprocess
+    import sys
+    out_file = work / f"{name}.json"
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "srharness.zoo.table", name, "--out", str(out_file), "--work-dir", str(work / name)]
+    if data_dir:
+        cmd += ["--data-dir", str(data_dir)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"arch": name, "verdict": "not judged", "reason": f"did not finish in {timeout:.0f} s (row timeout)",
+                "seconds": round(time.perf_counter() - t0, 1)}
+    if proc.returncode != 0 or not out_file.is_file():
+        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or [""]
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        return {"arch": name, "verdict": "not judged", "reason": f"its process died ({how}; a crash in torch or the "
+                f"exporter, not a finding about the graph): {tail[0][:160]}",
+                "seconds": round(time.perf_counter() - t0, 1)}
+    return json.loads(out_file.read_text())
+
+
+def build_table(data_dir=None, only=None, workers: int = 2, work_dir=None, timeout: float = ROW_TIMEOUT_S) -> list[dict]:
+    """All rows (catalogue order), `workers` rows at a time, each in its own process with one torch thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from srharness.zoo import require_spandrel
+    from srharness.zoo.catalogue import CATALOGUE
+    require_spandrel()
+    names = [e[0] for e in CATALOGUE]
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            from srharness.zoo import ZooError
+            raise ZooError(f"unknown architecture(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        names = [n for n in names if n in only]
+    work = Path(work_dir or tempfile.mkdtemp(prefix="srh-zoo-table-"))
+    # slowest first, so that two workers finish together
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {n: pool.submit(_run_row, n, data_dir, work, timeout) for n in names}
+        return [futures[n].result() for n in names]
+
+
+def _main(argv=None) -> int:
+    """`python -m srharness.zoo.table ROW --out FILE`: one row as JSON (the table's worker)."""
+    import argparse
+
+    from srharness.zoo.catalogue import CATALOGUE
+    p = argparse.ArgumentParser(prog="python -m srharness.zoo.table")
+    p.add_argument("row")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-dir")
+    p.add_argument("--work-dir")
+    a = p.parse_args(argv)
+    entry = next(e for e in CATALOGUE if e[0] == a.row)
+    row = judge(*entry, data_dir=a.data_dir, work_dir=a.work_dir)
+    Path(a.out).write_text(to_json([row])[1:-1].strip() or "{}")
+    return 0
+
+
+SHOWN = ("arch", "scale", "params", "gflops_256", "op9", "op11", "op13", "op17", "ort", "d2s", "fp16", "int8",
+         "int8_speed", "dynamic", "tiled", "will_not_compile_on", "verdict")
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(SHOWN) + " | reason |", "|" + "---|" * (len(SHOWN) + 1)]
+    for r in rows:
+        cells = [str(r.get(c, "-")) for c in SHOWN] + [str(r.get("reason", ""))]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def to_json(rows: list[dict]) -> str:
+    def safe(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return "inf" if v > 0 else str(v)
+        return v
+    return json.dumps([{k: safe(v) for k, v in r.items()} for r in rows], indent=2, default=str)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main())
+
+
+def summary(rows: list[dict]) -> dict:
+    """Counts by verdict and the opset-9 export failures by op (the Ascend/vacc guides' opset)."""
+    from collections import Counter
+    verdicts = Counter(r.get("verdict", "not judged") for r in rows)
+    op9: dict[str, list[str]] = {}
+    for r in rows:
+        cell = str(r.get("op9", ""))
+        if cell.startswith("fails: "):
+            op9.setdefault(cell[len("fails: "):].split(" (")[0], []).append(r["arch"])
+    line = (f"{len(rows)} architectures: {verdicts.get('pass', 0)} pass, {verdicts.get('fail', 0)} fail, "
+            f"{verdicts.get('not judged', 0)} not judged; opset-9 export fails on "
+            + ("; ".join(f"{op}: {', '.join(a)}" for op, a in sorted(op9.items())) or "none"))
+    return {"rows": len(rows), "verdicts": dict(verdicts), "opset9_failures": op9, "line": line}

@@ -1,0 +1,52 @@
+"""srharness.zoo without the extra: clear errors naming it; the op profiles (data) and the
+"will not compile on" rule, which need no spandrel."""
+from __future__ import annotations
+
+import pytest
+
+from srharness.zoo import available
+from srharness.zoo.profiles import profiles, will_not_compile
+
+
+def test_every_profile_op_has_a_source():
+    found = profiles()
+    assert {"ascend", "vacc", "tensorrt"} <= set(found)
+    for hw, prof in found.items():
+        assert prof["guide_opset_source"].strip(), hw
+        for op in prof["ops"]:
+            assert op["source"].strip() and op["why"].strip(), (hw, op)
+    assert any(o["op"] == "DepthToSpace" for o in found["ascend"]["ops"])
+
+
+def test_will_not_compile_reads_the_census_at_the_guide_opset():
+    # PixelShuffle: Reshape/Transpose at opset 9, DepthToSpace from 11 (SPEC.md)
+    censuses = {9: {"Conv": 3, "Reshape": 2, "Transpose": 1}, 11: {"Conv": 3, "DepthToSpace": 1},
+                13: {"Conv": 3, "DepthToSpace": 1, "Mod": 1}}
+    got = will_not_compile(censuses)
+    assert "ascend" not in got            # the guide's opset-9 graph has no DepthToSpace
+    assert "Mod at opset 13" in got["tensorrt"]
+    got = will_not_compile({11: {"DepthToSpace": 1}}, failed={9: "fails: Pad"})
+    assert got["ascend"] == "no graph at opset <= 9 (fails: Pad)"
+    assert got["vacc"].startswith("no graph at opset <= 9")
+    # a DepthToSpace graph at the guide's opset itself is named with its source
+    assert "DepthToSpace at opset 9" in will_not_compile({9: {"DepthToSpace": 1}})["ascend"]
+
+
+@pytest.mark.skipif(available()[0], reason="the srharness[zoo] extra is installed here")
+@pytest.mark.parametrize("argv", [["eval", "--weights", "w.pth"], ["deployability", "--only", "Compact"],
+                                  ["export", "--weights", "w.pth", "-o", "x.onnx"]])
+def test_without_the_extra_the_error_names_it(tmp_path, capsys, monkeypatch, argv):
+    import torch
+
+    from srharness.cli import main
+    monkeypatch.chdir(tmp_path)
+    torch.save({"conv.weight": torch.zeros(3, 3, 3, 3)}, tmp_path / "w.pth")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "srharness[zoo]" in err and "Traceback" not in err
+
+
+def test_no_model_and_no_weights_is_a_usage_error(capsys):
+    from srharness.cli import main
+    assert main(["eval"]) == 2
+    assert "give a MODEL name, or --weights CHECKPOINT" in capsys.readouterr().err
