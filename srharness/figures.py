@@ -167,7 +167,7 @@ def not_judged(g: Golden, reason: str, hardware: str | None = None) -> Verdict:
     return Verdict(model=g.model, check=figure_check(g), metric=g.metric, measured=None, hardware=hardware,
                    backend=g.backend or "torch", precision=g.precision or "fp32", scale=g.scale, protocol=g.protocol,
                    dataset=g.dataset, image=g.image, golden=g.value, golden_id=g.id, rule=g.rule.describe(g.unit),
-                   unit=g.unit, not_judged=reason, notes=f"not judged: {reason}")
+                   better=g.rule.better, unit=g.unit, not_judged=reason, notes=f"not judged: {reason}")
 
 
 def _model_figure(g: Golden) -> Verdict:
@@ -181,7 +181,7 @@ def _model_figure(g: Golden) -> Verdict:
     r = g.judge(measured)
     return Verdict(model=g.model, check="export", metric=g.metric, measured=measured, hardware="cpu", backend="torch",
                    precision="fp32", scale=g.scale, golden=g.value, golden_id=g.id, rule=r.rule_text,
-                   passed=r.passed, unit=g.unit, conditions={"parameters": count}, notes=r.text)
+                   better=g.rule.better, passed=r.passed, unit=g.unit, conditions={"parameters": count}, notes=r.text)
 
 
 def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Verdict:
@@ -255,7 +255,7 @@ def _accuracy_figure(g: Golden, env: FigureEnv, goldens: GoldenSet | None) -> Ve
     return Verdict(model=g.model, check="accuracy", metric=g.metric, measured=measured, hardware=hardware,
                    backend=g.backend or backend, precision=g.precision or "fp32", scale=scale, protocol=g.protocol,
                    dataset=g.dataset, image=g.image, golden=g.value, golden_id=g.id, rule=r.rule_text,
-                   passed=r.passed, unit=g.unit, conditions=conditions, notes=notes)
+                   better=g.rule.better, passed=r.passed, unit=g.unit, conditions=conditions, notes=notes)
 
 
 def _pick(g: Golden, result) -> tuple[float, str | None]:

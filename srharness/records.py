@@ -7,8 +7,12 @@ summary JSON and the Allure report are built from these records only.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+# Metrics where lower is better when no rule says (latencies, errors, times): the one declaration.
+LOWER_IS_BETTER = re.compile(r"(latency|_ms$|^ms$|max_abs_diff|error|seconds|time)")
 
 # The user property a test's verdicts travel in, from the worker to the report (pytest layer, report).
 VERDICT_PROPERTY = "sr_verdict"
@@ -39,6 +43,15 @@ class Verdict:
     # golden figure could not be measured in this run; measured/passed are then None. Every
     # selected figure ends in exactly one verdict, so coverage is counted, not guessed.
     not_judged: str | None = None
+    # Which way is better: the golden rule's `better` where a rule judged the figure (set by who
+    # makes the verdict), else the metric's own direction (LOWER_IS_BETTER). The report's history
+    # reads it from here.
+    better: str | None = None
+
+    def __post_init__(self):
+        if self.better is None:
+            lower = LOWER_IS_BETTER.search(self.metric or "") or LOWER_IS_BETTER.search(self.unit or "")
+            self.better = "lower" if lower else "higher"
 
     @property
     def verdict(self) -> str:

@@ -222,7 +222,7 @@ class AccuracyChecks:
                 expected = kl[0].expected_verdict == "pass"
         sr_record(Verdict(model=self.model, check="accuracy", metric="psnr", measured=result.mean_psnr,
                           backend=backend, precision=precision, scale=scale, protocol=protocol.name, dataset="set5",
-                          golden=reference, rule=rule.describe("dB") + " vs torch fp32 (this run)", passed=r.passed,
+                          golden=reference, rule=rule.describe("dB") + " vs torch fp32 (this run)", better=rule.better, passed=r.passed,
                           expected=None if expected else "fail", unit="dB", notes=r.text,
                           conditions={"weights": torch_ref.weights_desc, "calibration": "the Set5 protocol inputs",
                                       "kl_bins": kl_bins,

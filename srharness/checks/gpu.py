@@ -134,7 +134,7 @@ class GpuChecks:
             sr_record(Verdict(model=self.model, check="accuracy", metric="psnr", measured=result.mean_psnr,
                               hardware="cuda", backend=backend, precision=runner.precision, scale=g.scale,
                               protocol=g.protocol, dataset="set5", golden=g.value, golden_id=g.id,
-                              rule=g.rule.describe("dB"), passed=r.passed, unit="dB", notes=r.text,
+                              rule=g.rule.describe("dB"), better=g.rule.better, passed=r.passed, unit="dB", notes=r.text,
                               conditions={"weights": str(weights),
                                           "per_image": {s.name: round(s.psnr, 4) for s in result.images}}))
             judged.append((g.id, round(result.mean_psnr, 4), g.value, r.passed))

@@ -181,7 +181,8 @@ class AscendChecks(_CardChecks):
         result = baseline.judge(card_fps)
         sr_record(Verdict(model=self.model, check="perf", metric="fps", measured=card_fps, hardware="ascend",
                           backend=runner.backend, precision=runner.precision, scale=self.scale, unit="fps",
-                          golden=baseline.value, golden_id=baseline.id, rule=result.rule_text, passed=result.passed,
+                          golden=baseline.value, golden_id=baseline.id, rule=result.rule_text, better=baseline.rule.better,
+                          passed=result.passed,
                           conditions=cond, notes=f"card = {device_fps} x {devices} devices; {result.text}"))
         assert result.passed, f"{self.model}: 310 card {card_fps:.3f} fps does not exceed T4 {baseline.value} fps"
 

@@ -31,8 +31,6 @@ from srharness.errors import InputError
 HISTORY_RUNS = "runs"               # <history dir>/runs/<run id>.json
 HOST_ENV = "SRHARNESS_HOST_NAME"     # overrides the host name (several hosts behind one name, CI runners)
 VERSIONS = ("srharness", "torch", "onnx", "onnxruntime", "numpy", "pytest", "allure-pytest")
-# Metrics where lower is better when a rule does not say (latencies, errors).
-LOWER_IS_BETTER = re.compile(r"(latency|_ms$|^ms$|max_abs_diff|error|seconds|time)")
 # Conditions key a perf check sets when its figure was measured while other tests ran beside it.
 CONCURRENT_KEY = "concurrent_work"
 
@@ -243,7 +241,8 @@ def parse_compare_rules(text: str) -> list[CompareRule]:
 
 
 def lower_is_better(v: Verdict) -> bool:
-    return bool(LOWER_IS_BETTER.search(v.metric) or LOWER_IS_BETTER.search(v.unit or ""))
+    """The verdict's own direction (its rule's `better`, else its metric's: srharness.records)."""
+    return v.better == "lower"
 
 
 def _rule_for(v: Verdict, rules: Sequence[CompareRule]) -> CompareRule | None:
