@@ -167,16 +167,7 @@ class ExportCacheLockTimeout(SrHarnessError, TimeoutError):
 
 
 def _lock_timeout() -> float:
-    raw = settings.env(LOCK_TIMEOUT_ENV)
-    if not raw:
-        return LOCK_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 7 * 24 * 3600:
-        raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r}: give the seconds to wait for the export cache lock (>= 0)")
-    return value
+    return settings.seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S, "to wait for the export cache lock", allow_zero=True)
 
 
 def _holder(f) -> str:

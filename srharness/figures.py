@@ -24,7 +24,7 @@ training throughput) are judged by the perf and training checks that measure the
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -122,6 +122,23 @@ def env(name_or_env: str, default: Any = None) -> Any:
     return os.environ.get(setting(name_or_env).env, default)
 
 
+def seconds(name_or_env: str, default: float, what: str, *, allow_zero: bool) -> float:
+    """A bound in seconds from the environment: `default` when unset, else a number in (0 or more, a
+    week]; anything else a UsageError naming the variable and `what` the seconds are for."""
+    s = setting(name_or_env)
+    raw = os.environ.get(s.env)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not ((value >= 0 if allow_zero else value > 0) and value <= 7 * 24 * 3600):
+        raise UsageError(f"{s.env}={raw!r}: give the seconds {what} ({'>= 0' if allow_zero else '> 0'})",
+                         subject=raw)
+    return value
+
+
 def resolve(name: str, *, flag: Any = None, yaml: Any = None, yaml_where: str = "YAML") -> Any:
     """flag > environment > YAML > default, converted to the setting's kind."""
     s = setting(name)

@@ -75,7 +75,7 @@ def test_calibration_onnx_options_and_data_are_in_the_key(tmp_path, inputs):
     a.write_bytes(b"onnx a")
     b.write_bytes(b"onnx b")
 
-    def key(onnx=a, calibration="c1", backend="ort-int8-entropy", data=dataset, options={"kl_bins": 512}):
+    def key(onnx=a, calibration="c1", backend="ort-int8-entropy", data=dataset, options={"kl_bins": 512}):  # noqa: B006 - read, never mutated
         d = Deployed(runner=None, spec=spec, scale=SCALE, backend=backend, weights=inputs["weights"], onnx=onnx,
                      calibration_digest=calibration)
         return evaluation_key(d, protocol=protocol, dataset=data, options=options)

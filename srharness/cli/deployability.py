@@ -8,8 +8,7 @@ tiling, and the hardware each will not compile on. Needs the srharness[zoo] extr
 """
 from __future__ import annotations
 
-import os
-
+from srharness import settings
 from srharness.cli import args as types
 
 
@@ -30,7 +29,7 @@ def run(args) -> int:
     import json
 
     from srharness.zoo.table import build_table, markdown, summary
-    data_dir = args.data_dir or os.environ.get("SRHARNESS_DATA_DIR")
+    data_dir = args.data_dir or settings.env("SRHARNESS_DATA_DIR")
     rows = build_table(data_dir, only=args.only, workers=args.workers, work_dir=args.work_dir)
     text = markdown(rows)
     if args.markdown:

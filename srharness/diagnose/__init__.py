@@ -44,44 +44,16 @@ tensors that needs them (the same bisect-and-refine), and writes the overrides f
 from __future__ import annotations
 
 from .calibration import (  # noqa: F401
-    ORT_KL_NOTE,
-    calibration_table,
-    quantized_activations,
-    write_calibration_fix,
-)
+    ORT_KL_NOTE, calibration_table, quantized_activations, write_calibration_fix)
 from .localisation import localise  # noqa: F401
 from .metrics import (  # noqa: F401
-    DIAGNOSABLE_BACKENDS,
-    FP16_BACKENDS,
-    FP16_MAX,
-    INT8_BACKENDS,
-    DiagnoseError,
-    ErrorAccumulator,
-    NodeError,
-    Thresholds,
-    judge_nodes,
-    tensor_metrics,
-)
+    DIAGNOSABLE_BACKENDS, FP16_BACKENDS, FP16_MAX, INT8_BACKENDS, DiagnoseError,
+    ErrorAccumulator, NodeError, Thresholds, judge_nodes, tensor_metrics)
 from .pytest_hook import DIAGNOSE_MODES, on_failed_figure  # noqa: F401
 from .rendering import (  # noqa: F401
-    CALIBRATION_COLUMNS,
-    TABLE_COLUMNS,
-    attach_diagnosis,
-    calibration_table_html,
-    calibration_table_text,
-    error_by_depth_png,
-    nodes_table_html,
-    nodes_table_text,
-)
+    CALIBRATION_COLUMNS, TABLE_COLUMNS, attach_diagnosis, calibration_table_html,
+    calibration_table_text, error_by_depth_png, nodes_table_html, nodes_table_text)
 from .repair import (  # noqa: F401
-    ATC_NOTE,
-    VAMC_NOTE,
-    RepairResult,
-    Trial,
-    candidate_nodes,
-    rank_candidates,
-    repair_bound,
-    search_exclusions,
-    write_fix,
-)
+    ATC_NOTE, VAMC_NOTE, RepairResult, Trial, candidate_nodes, rank_candidates,
+    repair_bound, search_exclusions, write_fix)
 from .run import DiagnoseConfig, diagnose, figure_rule, result_digest, variant_kind  # noqa: F401

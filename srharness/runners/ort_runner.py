@@ -25,17 +25,7 @@ class OrtTimeout(OrtRunError, TimeoutError):
 
 
 def run_timeout() -> float:
-    raw = settings.env(RUN_TIMEOUT_ENV)
-    if not raw:
-        return RUN_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 7 * 24 * 3600:
-        from srharness.errors import UsageError
-        raise UsageError(f"{RUN_TIMEOUT_ENV}={raw!r}: give the seconds one onnxruntime run may take (> 0)")
-    return value
+    return settings.seconds(RUN_TIMEOUT_ENV, RUN_TIMEOUT_S, "one onnxruntime run may take", allow_zero=False)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -44,7 +44,7 @@ def available() -> tuple[bool, str]:
         return False, str(exc)
 
 
-from srharness.zoo.detect import (
+from srharness.zoo.detect import (  # noqa: E402  (detect uses the errors defined above)
     CHECKPOINT_SUFFIXES,
     DetectedCheckpoint,
     detect_checkpoint,
