@@ -10,6 +10,7 @@ Properties:
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -43,6 +44,11 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True, all
                        | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=20)
 
 
+def fresh(value):
+    """A copy: sampled_from hands out the same {} / [] object each time, and a file holds no shared objects."""
+    return copy.deepcopy(value)
+
+
 @st.composite
 def mutated(draw):
     doc = json.loads(json.dumps(BASE))
@@ -56,12 +62,12 @@ def mutated(draw):
             if draw(st.booleans()):
                 v.pop(key, None)
             else:
-                v[key] = draw(HOSTILE | JSONISH)
+                v[key] = fresh(draw(HOSTILE | JSONISH))
         elif where == "top":
-            doc[draw(st.sampled_from(["verdicts", "identity", "schema"]))] = draw(HOSTILE | JSONISH)
+            doc[draw(st.sampled_from(["verdicts", "identity", "schema"]))] = fresh(draw(HOSTILE | JSONISH))
         else:
             if isinstance(doc.get("identity"), dict):
-                doc["identity"][draw(st.sampled_from(["host", "timestamp", "hardware_key"]))] = draw(HOSTILE | JSONISH)
+                doc["identity"][draw(st.sampled_from(["host", "timestamp", "hardware_key"]))] = fresh(draw(HOSTILE | JSONISH))
     return doc
 
 
