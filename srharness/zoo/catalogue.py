@@ -8,6 +8,9 @@ own state_dict must agree, or the row says so).
 """
 from __future__ import annotations
 
+# rows that are not SR (1x restoration) but whose opset-9 census the issue names
+RESTORATION = frozenset({"SAFMNBCIE", "SCUNet", "MixDehazeNet", "FFTformer"})
+
 # small configurations: fewest blocks / narrowest features the constructor accepts that keep
 # each block type (attention, upsampler) of the published design
 CATALOGUE: tuple[tuple[str, str, str, dict], ...] = (
