@@ -56,7 +56,7 @@ def _first_op(message: str) -> str:
     if m:   # "Unsupported: ONNX export of Pad in opset 9. The sizes of the padding must be constant"
         why = re.search(r"in opset \d+\. ([^.]+)\.", message)
         return m.group(1) + (f" ({why.group(1)})" if why else "")
-    m = re.search(r"export of operator (\w+)", message) or re.search(r"operator '([^']+)'", message) or re.search(r"(aten::\w+|prim::\w+|onnx::\w+)", message)
+    m = re.search(r"export of operator ([\w:]+)", message) or re.search(r"operator '([^']+)'", message) or re.search(r"(aten::\w+|prim::\w+|onnx::\w+)", message)
     if m:
         return m.group(1).removeprefix("aten::")
     return message.split(": ", 2)[-1][:80]
