@@ -382,24 +382,19 @@ def caching_check(fps_distinct: float, fps_repeated: float, limit: float = CACHI
             "rule": f"repeated-input fps / distinct-input fps <= {limit:g} (MLPerf TEST04)"}
 
 
-def agreement_db(out: np.ndarray, ref: np.ndarray, data_range: float) -> float:
-    """PSNR of `out` against `ref` on the model's range (+inf when identical)."""
-    a, b = np.asarray(out, np.float64), np.asarray(ref, np.float64)
-    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return -math.inf        # NaN/Inf agree with nothing
-    mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range ** 2 / mse)
-
-
 def sampled_accuracy_check(samples: list[tuple[int, np.ndarray]], reference: Callable[[int], np.ndarray],
-                           floor_db: float, data_range: float) -> dict:
-    """TEST01: each output sampled during the timed run against an untimed run of the same input."""
+                           floor_db: float, data_range: float, statistic: str) -> dict:
+    """TEST01: each output sampled during the timed run against an untimed run of the same input,
+    judged by `statistic` (the floor's, srharness.statistics) against `floor_db`."""
+    from srharness.statistics import per_pair_psnr
+    from srharness.statistics import statistic as named
     if not samples:
         return {"passed": False, "reason": "no output was sampled during the timed run", "floor_db": floor_db}
-    scores = [(i, agreement_db(y, reference(i), data_range)) for i, y in samples]
-    worst = min(s for _, s in scores)
-    return {"passed": bool(worst >= floor_db), "worst_db": worst, "floor_db": floor_db,
-            "samples": [{"iteration": i, "db": s} for i, s in scores],
+    outs, refs = [y for _, y in samples], [reference(i) for i, _ in samples]
+    worst = named(statistic)(outs, refs, data_range)
+    scores = per_pair_psnr(outs, refs, data_range)
+    return {"passed": bool(worst >= floor_db), "worst_db": worst, "floor_db": floor_db, "statistic": statistic,
+            "samples": [{"iteration": i, "db": s} for (i, _), s in zip(samples, scores)],
             "rule": f"every sampled output >= {floor_db:g} dB against the untimed run of its input (MLPerf TEST01)"}
 
 
@@ -687,20 +682,24 @@ def timer_for(device: str, clock: Callable[[], float] = time.perf_counter) -> Ev
     return CudaTimer() if device == "cuda" else HostTimer(clock)
 
 
-def measure_pipeline(pipe: DevicePipeline, config: GpuPerfConfig = GpuPerfConfig(), *, floor_db: float,
-                     host_e2e: bool = True, caching: bool = True, independent: bool = False,
+def measure_pipeline(pipe: DevicePipeline, config: GpuPerfConfig = GpuPerfConfig(), *,
+                     agreement: str = "gpu_agreement", host_e2e: bool = True, caching: bool = True, independent: bool = False,
                      timer: EventTimer | None = None, clock: Callable[[], float] = time.perf_counter,
                      conditions: dict | None = None) -> GpuFigures:
     """Every figure of one pipeline: compute loop over distinct inputs (with TEST01 samples),
     host end-to-end loop with the copy split, TEST04 repeated-input loop, the non-finite guard,
-    and optionally the independent event loop; NVML state before and after."""
+    and optionally the independent event loop; NVML state before and after. TEST01 is judged by
+    the `agreement` tolerance (srharness/tolerances.yaml): its floor at the pipeline's precision,
+    by its named statistic."""
+    from srharness.tolerances import tolerance
+    agree = tolerance(agreement)
     pipe.build()
     with pipe.on_stream():
-        return _measure(pipe, config, floor_db, host_e2e, caching, independent,
+        return _measure(pipe, config, agree, host_e2e, caching, independent,
                         timer or timer_for(pipe.device, clock), clock, conditions)
 
 
-def _measure(pipe, config, floor_db, host_e2e, caching, independent, timer, clock, conditions) -> GpuFigures:
+def _measure(pipe, config, agree, host_e2e, caching, independent, timer, clock, conditions) -> GpuFigures:
     before = gpu_environment() if pipe.device == "cuda" else {"nvml": "not applicable: CPU twin"}
     compute = time_compute(pipe.compute, timer, config, prepare=pipe.prepare, sample=pipe.sample, clock=clock)
     e2e = time_host_e2e(pipe.h2d, pipe.compute, pipe.d2h, timer, config, clock=clock) if host_e2e else None
@@ -710,7 +709,8 @@ def _measure(pipe, config, floor_db, host_e2e, caching, independent, timer, cloc
             **(conditions or {})}
     fig = figures_from_loops(compute, e2e, config, cond)
     samples = [(i, pipe.to_model_range(y.cpu().numpy())) for i, y in compute.samples]
-    fig.checks["test01"] = sampled_accuracy_check(samples, pipe.reference, floor_db, pipe.input_range)
+    fig.checks["test01"] = sampled_accuracy_check(samples, pipe.reference, agree.floor(pipe.options.precision),
+                                                  pipe.input_range, agree.statistic)
     fig.checks["nonfinite"] = nonfinite_check(*pipe.nonfinite())
     if caching:
         repeated = time_compute(pipe.compute, timer, config, prepare=lambda i: pipe.prepare(0), clock=clock)
@@ -732,10 +732,3 @@ def independent_loop_check(fps_harness: float, fps_independent: float,
             "tolerance": tolerance, "passed": bool(abs(ratio - 1.0) <= tolerance),
             "rule": f"harness fps_gpu_compute within {tolerance:.0%} of an independent event loop over the same module"}
 
-
-# ---------------------------------------------------------------- agreement floors
-# Agreement floors (dB over the model's input range) of a reduced-precision run against the
-# reference on the same inputs. fp32 and fp16 are srharness.checks.hardware.MIN_AGREEMENT_PSNR_DB's
-# card floors (tests/test_perf_gpu.py keeps them equal). bf16 keeps 8 mantissa bits to fp16's 11:
-# its rounding error is 4x (12 dB) larger, so its floor is fp16's less 12 dB.
-AGREEMENT_FLOOR_DB = {"fp32": 60.0, "fp16": 40.0, "bf16": 28.0}

@@ -4,6 +4,10 @@ its rationale. The published figures and their rules are golden/*.yaml (srharnes
 
     floor = tolerance("agreement").floor("fp16")        # 40.0
     tolerance("agreement").describe("fp16")             # ">= 40 dB (agreement floor: ...)"
+    tolerance("agreement").measure(outs, refs, 1.0)     # the floor's own statistic (pooled_psnr)
+
+A floor that compares two models' outputs names its statistic (`statistic:`, one of
+srharness.statistics.STATISTICS): the figure judged against it is computed by that one function.
 """
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from srharness import resources
+from srharness import resources, statistics
 from srharness.errors import InputError
 
 TOLERANCES_FILE = resources.tolerances_file()
 RULES = ("floor", "range")
-KEYS = {"what", "rule", "unit", "values", "rationale", "used_by"}
+KEYS = {"what", "rule", "unit", "values", "rationale", "used_by", "statistic"}
 
 
 class ToleranceError(InputError):
@@ -31,6 +35,13 @@ class Tolerance:
     unit: str
     values: dict[str, float]
     rationale: str
+    statistic: str | None = None     # srharness.statistics name of the figure this bounds
+
+    def measure(self, outs, refs, data_range: float) -> float:
+        """The figure this tolerance bounds, by its named statistic."""
+        if self.statistic is None:
+            raise ToleranceError(f"{TOLERANCES_FILE}: {self.name} names no statistic")
+        return statistics.statistic(self.statistic)(outs, refs, data_range)
 
     def floor(self, key: str) -> float:
         if self.rule != "floor":
@@ -65,8 +76,12 @@ def load_tolerances(path: str | Path = TOLERANCES_FILE) -> dict[str, Tolerance]:
             raise ToleranceError(f"{path}: {name}: values must map names to numbers")
         if raw["rule"] == "range" and not (set(values) == {"low", "high"} and values["low"] < values["high"]):
             raise ToleranceError(f"{path}: {name}: a range has values {{low, high}} with low < high")
+        stat = raw.get("statistic")
+        if stat is not None and stat not in statistics.STATISTICS:
+            raise ToleranceError(f"{path}: {name}: statistic {stat!r} is not one of "
+                                 f"{', '.join(statistics.STATISTICS)} (srharness/statistics.py)")
         out[name] = Tolerance(name, str(raw.get("what", "")), raw["rule"], str(raw.get("unit", "")),
-                              {k: float(v) for k, v in values.items()}, str(raw["rationale"]))
+                              {k: float(v) for k, v in values.items()}, str(raw["rationale"]), stat)
     return out
 
 

@@ -144,12 +144,14 @@ def test_caching_and_independent_rules():
 
 def test_sampled_accuracy_check():
     ref = np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8)
-    same = pg.sampled_accuracy_check([(0, ref.copy())], lambda i: ref, floor_db=60.0, data_range=1.0)
+    same = pg.sampled_accuracy_check([(0, ref.copy())], lambda i: ref, floor_db=60.0, data_range=1.0,
+                                     statistic="worst_psnr")
     assert same["passed"] and math.isinf(same["worst_db"])
     noisy = ref + np.float32(0.01)        # 40 dB on [0,1]
-    r = pg.sampled_accuracy_check([(0, ref), (3, noisy)], lambda i: ref, floor_db=60.0, data_range=1.0)
+    r = pg.sampled_accuracy_check([(0, ref), (3, noisy)], lambda i: ref, floor_db=60.0, data_range=1.0,
+                                  statistic="worst_psnr")
     assert not r["passed"] and r["worst_db"] == pytest.approx(40.0)
-    assert not pg.sampled_accuracy_check([], lambda i: ref, 60.0, 1.0)["passed"]
+    assert not pg.sampled_accuracy_check([], lambda i: ref, 60.0, 1.0, "worst_psnr")["passed"]
 
 
 def test_options_validate_and_tag():
@@ -173,9 +175,11 @@ def test_options_validate_and_tag():
 
 def test_agreement_floors_are_the_card_floors():
     from srharness.checks.hardware import MIN_AGREEMENT_PSNR_DB
+    from srharness.tolerances import tolerance
+    gpu = tolerance("gpu_agreement").values
     for p in ("fp32", "fp16"):
-        assert pg.AGREEMENT_FLOOR_DB[p] == MIN_AGREEMENT_PSNR_DB[p]
-    assert pg.AGREEMENT_FLOOR_DB["bf16"] == MIN_AGREEMENT_PSNR_DB["fp16"] - 12.0
+        assert gpu[p] == MIN_AGREEMENT_PSNR_DB[p]
+    assert gpu["bf16"] == MIN_AGREEMENT_PSNR_DB["fp16"] - 12.0
 
 
 def test_nvml_absent_is_recorded_not_raised():
@@ -205,7 +209,7 @@ QUICK = dict(warmup_iterations=1, warmup_seconds=0.0, min_iterations=8, min_seco
 
 
 def test_torch_cpu_twin_runs_every_figure_and_check():
-    fig = pg.measure_pipeline(_srcnn_pipe(uint8_io=True), GpuPerfConfig(**QUICK), floor_db=60.0)
+    fig = pg.measure_pipeline(_srcnn_pipe(uint8_io=True), GpuPerfConfig(**QUICK))
     d = fig.to_dict()
     assert d["fps_gpu_compute"] > 0 and d["fps_host_e2e"] > 0 and d["split_ms"]["compute_ms"] > 0
     assert d["checks"]["test01"]["passed"] and len(d["checks"]["test01"]["samples"]) == 4
@@ -227,7 +231,7 @@ def test_uint8_io_is_the_float_output_rounded_on_the_device():
 def test_test01_fails_when_the_timed_loop_ignores_its_inputs():
     pipe = _srcnn_pipe()
     pipe.prepare = lambda i: None          # the bug: the static input never changes
-    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), floor_db=60.0, host_e2e=False, caching=False)
+    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), host_e2e=False, caching=False)
     assert not fig.checks["test01"]["passed"] and not fig.passed
 
 
@@ -245,7 +249,7 @@ def test_test04_flags_a_pipeline_that_caches_repeated_inputs():
 
     from srharness.models import build_model
     pipe = Caching(build_model("srcnn", 2), (1, 1, 16, 16), 1.0, GpuOptions(), device="cpu")
-    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), floor_db=60.0, host_e2e=False,
+    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), host_e2e=False,
                               timer=HostTimer(clock), clock=clock)
     assert fig.checks["test04"]["speedup"] > 5.0          # 5 ms distinct vs 0.5 ms repeated after the first
     assert not fig.checks["test04"]["passed"] and not fig.passed
@@ -259,7 +263,7 @@ class _Overflow(nn.Module):
 def test_fp16_overflow_is_caught_in_timing_and_in_the_runner():
     from srharness.runners.torch_runner import NonFiniteOutput, TorchPipeline, TorchRunner
     pipe = TorchPipeline(_Overflow(), (1, 1, 8, 8), 1.0, GpuOptions(precision="fp16"), device="cpu")
-    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), floor_db=40.0, host_e2e=False, caching=False)
+    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), host_e2e=False, caching=False)
     assert fig.checks["nonfinite"]["nonfinite"] > 0 and not fig.passed
     with pytest.raises(NonFiniteOutput, match="NaN/Inf"):
         TorchRunner(_Overflow(), precision="fp16").run(np.ones((1, 1, 4, 4), np.float32))
@@ -270,11 +274,12 @@ def test_ort_cpu_twin_binds_device_buffers(tmp_path):
     from srharness.runners.ort_gpu import OrtGpuPipeline
     onnx = export_onnx("srcnn", tmp_path / "s.onnx", scale=2, shape=(16, 16)).path
     pipe = OrtGpuPipeline(onnx, (1, 1, 16, 16), 1.0, GpuOptions(), device="cpu")
-    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), floor_db=60.0, caching=False)
+    fig = pg.measure_pipeline(pipe, GpuPerfConfig(**QUICK), caching=False)
     assert fig.checks["test01"]["passed"] and fig.fps_gpu_compute > 0
     torch_pipe = _srcnn_pipe().build()
     x = pipe.pool_host[2]
-    assert pg.agreement_db(pipe.run(x), torch_pipe.run(x), 1.0) > 80.0
+    from srharness.statistics import worst_psnr
+    assert worst_psnr([pipe.run(x)], [torch_pipe.run(x)], 1.0) > 80.0
 
 
 def test_pipelines_refuse_options_they_cannot_honour(tmp_path):

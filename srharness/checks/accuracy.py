@@ -31,15 +31,17 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from srharness import metrics, report
+from srharness import report
 from srharness.deploy import VARIANT_OPSET
 from srharness.models import get_model_spec
 from srharness.records import Verdict
+from srharness.statistics import per_pair_psnr
 from srharness.tolerances import tolerance
 
 FIDELITY_BACKENDS = ("ort", "ort-fp16", "ort-int8-minmax", "ort-int8-entropy")
 # floors and ranges with their rules and rationale: srharness/tolerances.yaml
-FIDELITY_FLOOR_DB = dict(tolerance("fidelity").values)
+FIDELITY = tolerance("fidelity")
+FIDELITY_FLOOR_DB = dict(FIDELITY.values)
 FIDELITY_IMAGES = 3                 # crops used for calibration and comparison
 BICUBIC_RANGE_DB = (tolerance("bicubic_range").values["low"], tolerance("bicubic_range").values["high"])
 SELF_BICUBIC_FLOOR_DB = tolerance("bicubic_vs_own_bicubic").floor("y-lr")
@@ -120,13 +122,11 @@ class AccuracyChecks:
         ref = ref.runner
         precision = variant.precision
         reference_name = "torch fp32" if spec.has_torch else "onnxruntime fp32"
-        scores = []
-        for x in inputs:
-            a = ref.run(x) / spec.input_range
-            b = variant.run(x) / spec.input_range
+        refs, outs = [ref.run(x) for x in inputs], [variant.run(x) for x in inputs]
+        for a, b in zip(refs, outs):
             assert a.shape == b.shape, f"{backend}: output shape {b.shape}, {reference_name} {a.shape}"
-            scores.append(metrics.psnr(b[0].transpose(1, 2, 0), a[0].transpose(1, 2, 0), data_range=1.0))
-        worst = float(min(scores))
+        worst = FIDELITY.measure(outs, refs, spec.input_range)
+        scores = per_pair_psnr(outs, refs, spec.input_range)
         floor = FIDELITY_FLOOR_DB[backend]
         passed = worst >= floor
         report.label(model=self.model, check="accuracy", backend=backend, precision=precision, hardware="cpu")

@@ -3,8 +3,8 @@ timing as trtexec/MLPerf define it (srharness.perf_gpu). The trtexec build-and-t
 guides' T4 baselines stays in srharness.checks.hardware.CudaChecks.
 
 - fidelity: every GPU backend (torch-cuda fp32/fp16/bf16, ort-cuda, ort-trt, tensorrt) against
-  torch fp32 on the CPU on the same crops of real images; floor perf_gpu.AGREEMENT_FLOOR_DB of
-  its precision (the card agreement floors). An absent backend (no onnxruntime-gpu, no tensorrt)
+  torch fp32 on the CPU on the same crops of real images; the gpu_agreement floor of its
+  precision, by that floor's statistic (srharness/tolerances.yaml). An absent backend (no onnxruntime-gpu, no tensorrt)
   skips with what was looked for.
 - task accuracy (real weights: official VDSR with the shared data): torch-cuda fp16 and bf16 on
   Set5 under every protocol that has a torch PSNR golden for the model, judged by the golden's rule.
@@ -56,9 +56,9 @@ class GpuChecks:
         from srharness.backends import BackendUnavailable, get_backend
         from srharness.checks.accuracy import _crops
         from srharness.deploy import deploy
-        from srharness.metrics import psnr
         from srharness.models import get_model_spec
-        from srharness.perf_gpu import AGREEMENT_FLOOR_DB
+        from srharness.statistics import per_pair_psnr
+        from srharness.tolerances import tolerance
         from srharness.runners.ort_gpu import PROVIDERS
         _require_cuda()
         spec = get_model_spec(self.model)
@@ -83,10 +83,10 @@ class GpuChecks:
             took = runner.describe().details.get("providers", [])
             assert took[:1] == [PROVIDERS[backend]], f"{backend}: onnxruntime ran on {took}, not {PROVIDERS[backend]}"
         precision = runner.precision or precision
-        scores = [psnr((o / spec.input_range)[0].transpose(1, 2, 0), (r / spec.input_range)[0].transpose(1, 2, 0),
-                       data_range=1.0) for o, r in zip(outs, refs)]
-        worst = float(min(scores))
-        floor = AGREEMENT_FLOOR_DB[precision]
+        agree = tolerance("gpu_agreement")
+        worst = agree.measure(outs, refs, spec.input_range)
+        scores = per_pair_psnr(outs, refs, spec.input_range)
+        floor = agree.floor(precision)
         passed = worst >= floor
         report.title(f"{self.model} x{self.scale} {backend} vs torch fp32 (CPU): worst {worst:.2f} dB (floor {floor:g})")
         sr_record(Verdict(model=self.model, check="accuracy", metric="psnr_vs_torch", measured=worst, hardware="cuda",
@@ -152,14 +152,14 @@ class GpuChecks:
         from srharness.perf import device_lock
         from srharness.deploy import guide_shape
         from srharness.deploy.pipeline import deploy_pipeline
-        from srharness.perf_gpu import AGREEMENT_FLOOR_DB, GpuUnavailable, measure_pipeline
+        from srharness.perf_gpu import GpuUnavailable, measure_pipeline
         _require_cuda()
         backend, options = timing_variants()[variant]
         config = gpu_perf_config()
         try:
             pipe = deploy_pipeline(self.model, backend, options=options, scale=self.scale, workdir=tmp_path)
             with device_lock("cuda:0"):
-                fig = measure_pipeline(pipe, config, floor_db=AGREEMENT_FLOOR_DB[options.precision], independent=True,
+                fig = measure_pipeline(pipe, config, independent=True,
                                        conditions={"model": self.model, "variant": variant,
                                                    "guide_shape": list(guide_shape(self.model))})
         except GpuUnavailable as exc:

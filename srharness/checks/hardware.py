@@ -26,8 +26,9 @@ from srharness.tolerances import tolerance
 
 SHAPE_ENV = "SRHARNESS_HW_SHAPE"
 # Agreement floor between a compiled model and torch fp32 on the same input, in dB over the
-# model's input range: data with its rule and rationale in srharness/tolerances.yaml.
-MIN_AGREEMENT_PSNR_DB = dict(tolerance("agreement").values)
+# model's input range, and its statistic: data with its rule and rationale in srharness/tolerances.yaml.
+AGREEMENT = tolerance("agreement")
+MIN_AGREEMENT_PSNR_DB = dict(AGREEMENT.values)
 DATASET_SIZE = 5   # as Set5: the guides time the whole dataset run
 
 
@@ -68,14 +69,6 @@ def _torch_outputs(model: str, scale: int, xs: list[np.ndarray]) -> list[np.ndar
     m = build_model(model, scale)
     with torch.inference_mode():
         return [m(torch.from_numpy(x)).numpy() for x in xs]
-
-
-def agreement_psnr(outs: list[np.ndarray], refs: list[np.ndarray], data_range: float) -> float:
-    """PSNR of the compiled outputs against torch's, over all images (one MSE)."""
-    from srharness.metrics import psnr
-    a = np.concatenate([np.asarray(o, np.float64).ravel() for o in outs])
-    b = np.concatenate([np.asarray(r, np.float64).ravel() for r in refs])
-    return psnr(a[None], b[None], data_range=data_range)
 
 
 def _t4_baseline(sr_golden_dir, model: str):
@@ -123,14 +116,14 @@ class _CardChecks:
 
     def _record_agreement(self, sr_record, case, runner, outs):
         precision = runner.precision
-        value = agreement_psnr(outs, case["torch"], case["spec"].input_range)
+        value = AGREEMENT.measure(outs, case["torch"], case["spec"].input_range)
         # Ascend's force_fp32 keeps fp16 inputs for cube ops ("fp32-cube-fp16"): the fp16 floor applies
         floor_precision = precision if precision in MIN_AGREEMENT_PSNR_DB else "fp16"
         floor = MIN_AGREEMENT_PSNR_DB[floor_precision]
         passed = value >= floor
         sr_record(Verdict(model=self.model, check="accuracy", metric="psnr_vs_torch", measured=value,
                           hardware=runner.hardware, backend=runner.backend, precision=precision, scale=self.scale,
-                          golden=floor, rule=f"{tolerance('agreement').describe(floor_precision)} against torch fp32",
+                          golden=floor, rule=f"{AGREEMENT.describe(floor_precision)} against torch fp32",
                           passed=passed, unit="dB", conditions=self._conditions(case, runner),
                           notes="random-init weights: agreement with torch on the same inputs"))
         assert passed, f"{self.model} {runner.backend} {precision}: {value:.2f} dB against torch, below {floor:g} dB"

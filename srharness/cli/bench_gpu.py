@@ -66,7 +66,7 @@ def run_gpu(args) -> int:
     from srharness.cli import CliError
     from srharness.perf import DEFAULT_UNSTABLE_CV, device_lock
     from srharness.deploy.pipeline import deploy_pipeline, resolve_backend, timing_variants
-    from srharness.perf_gpu import AGREEMENT_FLOOR_DB, GpuOptions, GpuPerfConfig, GpuUnavailable, measure_pipeline
+    from srharness.perf_gpu import GpuOptions, GpuPerfConfig, GpuUnavailable, measure_pipeline
 
     batches = _batches(args)
     try:
@@ -96,7 +96,7 @@ def run_gpu(args) -> int:
                 pipe = deploy_pipeline(args.model, backend, options=options, shape=args.shape, batch=batch,
                                       scale=args.scale, workdir=Path(args.workdir or tmp), device=args.device)
                 with device_lock(f"{args.device}:0" if args.device == "cuda" else "cpu"):
-                    fig = measure_pipeline(pipe, config, floor_db=AGREEMENT_FLOOR_DB[precision],
+                    fig = measure_pipeline(pipe, config,
                                            host_e2e=not args.no_e2e, caching=not args.no_caching_check,
                                            independent=args.compare_independent,
                                            conditions={"model": args.model, "backend": backend, "scale": args.scale,
