@@ -3,6 +3,10 @@ same public calls (`srharness.registry.register_*`) a user's package makes. Load
 `builtin` entry point of the `srharness.plugins` group (see pyproject.toml)."""
 from __future__ import annotations
 
+# the owners of the protocol table (and, below, hardware and backends) hand their register
+# functions to srharness.registry when imported; loading this plugin first makes them all present
+import srharness.protocols  # noqa: F401
+
 
 def _net(module: str, cls: str):
     """The network class, imported when a model is built (registering imports no torch)."""

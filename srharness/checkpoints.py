@@ -65,6 +65,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_FILE_DIGESTS: dict = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, memoised per (path, size, mtime): a rewritten file is hashed again."""
+    st = Path(path).stat()
+    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _FILE_DIGESTS:
+        _FILE_DIGESTS[memo] = sha256_file(Path(path))
+    return _FILE_DIGESTS[memo]
+
+
 def identify(path: Path) -> KnownCheckpoint | None:
     return known_checkpoints().get(sha256_file(Path(path)))
 

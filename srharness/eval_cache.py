@@ -55,19 +55,6 @@ def eval_code_digest() -> str:
     return h.hexdigest()
 
 
-_FILE_DIGESTS: dict = {}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, memoised per (path, size, mtime): a rewritten file is hashed again."""
-    from srharness.checkpoints import sha256_file
-    st = Path(path).stat()
-    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if memo not in _FILE_DIGESTS:
-        _FILE_DIGESTS[memo] = sha256_file(Path(path))
-    return _FILE_DIGESTS[memo]
-
-
 def _array_update(h, a) -> None:
     if a is None:
         h.update(b"none")

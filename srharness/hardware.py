@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-from srharness.registry import Registry
+from srharness.registry import Registry, provide
 
 HARDWARE = Registry("hardware")
 
@@ -26,6 +26,14 @@ class HardwareSpec:
     marker: str                        # pytest marker description
     tools: tuple[str, ...] = ()        # vendor command-line tools it drives (doctor lists them)
     devices_per_card: int = 1          # figures per card = per device x this (Ascend 310: 4)
+
+
+def _register(name: str, detector: Callable, *, origin: str, replace_existing: bool, **fields) -> HardwareSpec:
+    """srharness.registry.register_hardware lands here (this module hands it in: `provide`)."""
+    return HARDWARE.add(name, HardwareSpec(name=name, detector=detector, **fields), origin, replace_existing)
+
+
+provide("hardware", _register)
 
 
 @dataclass

@@ -50,6 +50,26 @@ class UnknownName(RegistryError, KeyError):
 
 
 # ---------------------------------------------------------------- the registries
+TABLES: list["Registry"] = []       # every Registry, in creation order (models first)
+# kind -> the register function of the module that owns that kind's table (backends, hardware,
+# protocols), handed in by that module at import (`provide`): they sit above this module, which
+# must never import them.
+_PROVIDERS: dict[str, Callable] = {}
+
+
+def provide(kind: str, register: Callable) -> None:
+    _PROVIDERS[kind] = register
+
+
+def _provider(kind: str) -> Callable:
+    if kind not in _PROVIDERS:
+        load_plugins()          # srharness.builtin imports every owning module
+    try:
+        return _PROVIDERS[kind]
+    except KeyError:
+        raise RegistryError(f"no {kind} table was provided: srharness.builtin (which imports it) did not load") from None
+
+
 class Registry(MutableMapping):
     """Name -> entry for one kind. Reading loads the plugins first; registering an existing name
     from a different module is refused (two packages claiming one name), the same module may
@@ -60,6 +80,7 @@ class Registry(MutableMapping):
         self._entries: dict[str, Any] = {}
         self._origins: dict[str, str] = {}
         self.replaced: dict[str, tuple[str, str]] = {}   # name -> (old origin, new origin): announced
+        TABLES.append(self)     # every table announces itself: replacements() needs no import of its owner
 
     def add(self, name: str, entry: Any, origin: str, replace_existing: bool = False) -> Any:
         if not isinstance(name, str) or not name.strip():
@@ -250,7 +271,6 @@ def get_model(name: str) -> ModelSpec:
 def register_protocol(protocol, *, replace_existing: bool = False):
     """A `srharness.protocols.Protocol`, or a protocol YAML file (relative paths are taken from the
     registering module's folder); see srharness.protocols for the fields."""
-    from srharness import protocols
     if isinstance(protocol, (str, Path)):
         path = Path(protocol)
         if not path.is_absolute():
@@ -258,26 +278,22 @@ def register_protocol(protocol, *, replace_existing: bool = False):
             base = Path(module.__file__).parent if getattr(module, "__file__", None) else Path.cwd()
             path = base / path
         protocol = path
-    return protocols.register_protocol(protocol, replace=replace_existing)
+    return _provider("protocol")(protocol, replace=replace_existing)
 
 
 def register_backend(name: str, builder: Callable, *, hardware: str, precision: str, needs: tuple[str, ...] = (),
                      description: str = "", replace_existing: bool = False):
     """A runner builder: `builder(**kwargs) -> srharness.runners.base.Runner`; see srharness.backends."""
-    from srharness.backends import BACKENDS, BackendSpec
-    spec = BackendSpec(name=name, builder=builder, hardware=hardware, precision=precision, needs=tuple(needs),
-                       description=description)
-    return BACKENDS.add(name, spec, _caller_module(), replace_existing)
+    return _provider("backend")(name, builder, hardware=hardware, precision=precision, needs=tuple(needs),
+                                description=description, origin=_caller_module(), replace_existing=replace_existing)
 
 
 def register_hardware(name: str, detector: Callable, *, marker: str, tools: tuple[str, ...] = (),
                       devices_per_card: int = 1, replace_existing: bool = False):
     """A hardware kind: its pytest marker (with description), its detector (-> hardware.Detection),
     the vendor tools it drives, and how many devices one card holds."""
-    from srharness.hardware import HARDWARE, HardwareSpec
-    spec = HardwareSpec(name=name, detector=detector, marker=marker, tools=tuple(tools),
-                        devices_per_card=devices_per_card)
-    return HARDWARE.add(name, spec, _caller_module(), replace_existing)
+    return _provider("hardware")(name, detector, marker=marker, tools=tuple(tools), devices_per_card=devices_per_card,
+                                 origin=_caller_module(), replace_existing=replace_existing)
 
 
 # ---------------------------------------------------------------- plugin loading
@@ -295,12 +311,9 @@ def replacements() -> list[str]:
     """One line per registered name a plugin took over from another module (a built-in model
     replaced with replace_existing=True changes every figure of that name): announced by the CLI,
     its --json, `doctor` and the summary."""
-    from srharness.backends import BACKENDS
-    from srharness.hardware import HARDWARE
-    from srharness.protocols import PROTOCOLS
     lines = []
-    for reg in (MODELS, PROTOCOLS, BACKENDS, HARDWARE):
-        for name, (old, new) in getattr(reg, "replaced", {}).items():
+    for reg in TABLES:
+        for name, (old, new) in reg.replaced.items():
             what = "built-in " if old.startswith("srharness.") else ""
             lines.append(f"{what}{reg.kind} {name!r} of {old} is REPLACED by {new}")
     return lines

@@ -55,6 +55,14 @@ def golden_dir(project_root: Path | str | None = None) -> Path:
     return base_dir() / "golden"
 
 
+def pytest_golden_dir(config) -> Path:
+    """A pytest run's golden folder: --sr-golden-dir / SRHARNESS_GOLDEN_DIR, else golden_dir(rootdir).
+    Here, not in the pytest layer, so the checks below that layer resolve it the same way."""
+    from srharness import settings
+    value = settings.pytest_value(config, "sr_golden_dir")
+    return Path(value).resolve() if value else golden_dir(config.rootpath)
+
+
 def tolerances_file() -> Path:
     """srharness's own floors and tolerances (always package data of srharness itself)."""
     return PACKAGE / "tolerances.yaml"

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from srharness.errors import InputError
-from srharness.tools.msit import MsitCsvError, read_compare_csv
+from srharness.diagnose.msit import read_compare_csv
+from srharness.tools.msit import MsitCsvError
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "logs"

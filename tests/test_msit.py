@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from srharness.tools.msit import MsitCsvError, read_compare_csv, read_rows
+from srharness.diagnose.msit import read_compare_csv
+from srharness.tools.msit import MsitCsvError, read_rows
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "msit"
 

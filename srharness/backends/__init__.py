@@ -32,15 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from srharness.registry import Registry, RegistryError, load_plugins
-from srharness.errors import SrHarnessError
+from srharness.registry import Registry, RegistryError, load_plugins, provide
+from srharness.runners.base import BackendUnavailable  # noqa: F401  (defined beside the runners that raise it)
 
 BACKENDS = Registry("backend")
 NEEDS = ("torch", "onnx", "calibration", "input_shape", "workdir")
 
 
-class BackendUnavailable(SrHarnessError, RuntimeError):
-    """The backend cannot be built for this model or here (no torch code, no calibration...)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,14 @@ class BackendSpec:
         unknown = [n for n in self.needs if n not in NEEDS]
         if unknown:
             raise RegistryError(f"backend {self.name!r}: unknown needs {unknown}; known: {', '.join(NEEDS)}")
+
+
+def _register(name: str, builder: Callable, *, origin: str, replace_existing: bool, **fields) -> BackendSpec:
+    """srharness.registry.register_backend lands here (this module hands it in: `provide`)."""
+    return BACKENDS.add(name, BackendSpec(name=name, builder=builder, **fields), origin, replace_existing)
+
+
+provide("backend", _register)
 
 
 def get_backend(name: str) -> BackendSpec:

@@ -29,8 +29,8 @@ def _goldens(golden_dir: str):
 
 
 def _golden_dir(config) -> Path:
-    from srharness.plugin import golden_dir
-    return golden_dir(config)
+    from srharness.resources import pytest_golden_dir
+    return pytest_golden_dir(config)
 
 
 _ENVS: dict = {}
@@ -92,6 +92,6 @@ def record_not_run(item, reason: str) -> None:
     if callspec is None or FIGURE_PARAM not in callspec.params:
         return
     from srharness.figures import not_judged
-    from srharness.plugin import VERDICT_PROPERTY
+    from srharness.records import VERDICT_PROPERTY
     g = _goldens(str(_golden_dir(item.config))).get(callspec.params[FIGURE_PARAM])
     item.user_properties.append((VERDICT_PROPERTY, not_judged(g, f"no card: {reason}").to_json()))

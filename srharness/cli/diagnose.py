@@ -129,7 +129,8 @@ def run(args) -> int:
 
 def _run_msit(args) -> int:
     from srharness.diagnose import nodes_table_text
-    from srharness.tools.msit import MsitCsvError, read_compare_csv
+    from srharness.diagnose.msit import read_compare_csv
+    from srharness.tools.msit import MsitCsvError
     try:
         result = read_compare_csv(args.msit_csv)
     except MsitCsvError as exc:

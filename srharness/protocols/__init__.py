@@ -85,7 +85,6 @@ from .catalogue import (  # noqa: F401
     BUILTIN_PROTOCOLS,
     PROTOCOLS,
     default_protocol,
-    get_protocol,
 )
 from .evaluation import EvalResult, ImageScore, evaluate  # noqa: F401
 from .fields import (  # noqa: F401
@@ -99,6 +98,7 @@ from .fields import (  # noqa: F401
 )
 from .loading import (  # noqa: F401
     YAML_KEYS,
+    get_protocol,
     load_protocol,
     load_protocols,
     protocol_from_dict,

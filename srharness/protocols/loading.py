@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from srharness.registry import provide
+
 from .catalogue import BUILTIN_PROTOCOLS, PROTOCOLS
 from .fields import ProtocolError, ProtocolFieldError, _coerce, _did_you_mean
 from .protocol import FIELD_NAMES, Protocol
@@ -90,3 +92,20 @@ def register_protocol(protocol: "Protocol | str | Path", replace: bool = False):
                                 "pick another name or pass replace=True")
     PROTOCOLS[protocol.name] = protocol
     return protocol
+
+
+def get_protocol(name: str) -> Protocol:
+    """A registered protocol by name, or a protocol YAML file (one protocol) by path."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        pass
+    if str(name).endswith((".yaml", ".yml")):
+        return load_protocol(name)
+    raise ProtocolError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}"
+                        f"{_did_you_mean(name, list(PROTOCOLS))}; or give a protocol YAML file") from None
+
+
+# srharness.registry.register_protocol (the plugin API) lands here; the registry sits below this
+# package and never imports it
+provide("protocol", register_protocol)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -58,6 +58,8 @@ class Protocol:
     ssim_variant: str = "standard"
     identical_psnr: float = math.inf
     tunable: tuple[str, ...] = ()
+    # name -> Protocol: the registered protocols, handed in by .catalogue (which sits above this module)
+    catalogue: ClassVar[dict[str, "Protocol"]] = {}
     mean = "mean of per-image dB"            # every guide averages the per-image dB values
 
     def __post_init__(self):
@@ -233,8 +235,7 @@ class Protocol:
     @property
     def deviations(self) -> tuple[str, ...]:
         """Where this protocol departs from `benchmark`, field by field, in words."""
-        from .catalogue import BENCHMARK     # the catalogue is built from this class
-        base = BENCHMARK
+        base = self.catalogue["benchmark"]      # set by the catalogue, which is built from this class
         if self.name == base.name:
             return ()
         out = []
@@ -274,8 +275,7 @@ class Protocol:
     def _check_model(self, spec) -> str:
         kind = model_kind(spec)
         if kind not in self.models:
-            from .catalogue import PROTOCOLS
-            fits = [n for n, p in PROTOCOLS.items() if kind in p.models]
+            fits = [n for n, p in self.catalogue.items() if kind in p.models]
             raise ProtocolError(f"protocol {self.name} takes {'/'.join(self.models)} models; {spec.name} is {kind} "
                                 f"(in_channels {spec.in_channels}, upsamples {spec.upsamples}); "
                                 f"protocols for {kind}: {', '.join(fits) or 'none'}")

@@ -19,6 +19,8 @@ import pytest
 from srharness import registry, settings
 from srharness.errors import SrHarnessError
 from srharness.hardware import HARDWARE, detect
+from srharness.pytest_plugin.verdicts import VERDICTS_KEY as _verdicts_key
+from srharness.pytest_plugin.verdicts import collected_verdicts  # noqa: F401  (also srharness.plugin.collected_verdicts)
 from srharness.records import VERDICT_PROPERTY, Verdict  # VERDICT_PROPERTY: also srharness.plugin.VERDICT_PROPERTY
 
 CHECK_MARKERS = {
@@ -32,7 +34,6 @@ CHECK_MARKERS = {
 # Options and their environment-variable twins: srharness.settings (one table for pytest, CLI, nightly).
 OPTIONS = settings.pytest_options()
 REPORT_PLUGIN = "srharness.report"
-_verdicts_key = pytest.StashKey[list]()
 
 
 def pytest_addhooks(pluginmanager):
@@ -245,10 +246,6 @@ class VerdictCollector:
                 self.config.stash[_verdicts_key].append(Verdict.from_dict(json.loads(value)))
 
 
-def collected_verdicts(config) -> list[Verdict]:
-    return list(config.stash[_verdicts_key])
-
-
 @pytest.fixture
 def sr_record(request):
     """Record a `Verdict` for the summary and the report: `sr_record(Verdict(...))`."""
@@ -275,10 +272,9 @@ def sr_weights_dir(pytestconfig, sr_data_dir) -> Path | None:
 
 def golden_dir(config) -> Path:
     """--sr-golden-dir / SRHARNESS_GOLDEN_DIR, else the project's golden/ (rootdir), else the bundled
-    published figures (srharness.resources.golden_dir)."""
+    published figures (srharness.resources.pytest_golden_dir, which the checks use too)."""
     from srharness import resources
-    value = get_option(config, "sr_golden_dir")
-    return Path(value).resolve() if value else resources.golden_dir(config.rootpath)
+    return resources.pytest_golden_dir(config)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ SUMMARY_JSON_ENV = "SRHARNESS_SUMMARY_JSON"    # its flag is registered with the
 
 
 def verdicts_of(item) -> list[Verdict]:
-    from srharness.plugin import VERDICT_PROPERTY
+    from srharness.records import VERDICT_PROPERTY
     return [Verdict.from_dict(json.loads(value)) for name, value in item.user_properties if name == VERDICT_PROPERTY]
 
 
@@ -68,10 +68,10 @@ def _apply_expected_failures(report, verdicts: Sequence[Verdict]) -> None:
 
 # ---------------------------------------------------------------- pytest hooks
 def _option(config, dest: str):
-    from srharness import plugin
-    if dest not in plugin.OPTIONS:
+    from srharness import settings
+    if dest not in settings.pytest_options():
         return None
-    return plugin.get_option(config, dest)
+    return settings.pytest_value(config, dest)
 
 
 def _truthy(value) -> bool:
@@ -148,7 +148,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    from srharness.plugin import collected_verdicts
+    from srharness.pytest_plugin.verdicts import collected_verdicts
     verdicts = collected_verdicts(config)
     state: dict[str, Any] = {"identity": history.run_identity(Path(config.rootpath), workers=_workers(config)),
                              "failures": []}
@@ -180,7 +180,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _skipped_tests(stats) -> list[dict[str, str]]:
     """Skipped tests that left no verdict (a figure not judged is in the coverage account already)."""
-    from srharness.plugin import VERDICT_PROPERTY
+    from srharness.records import VERDICT_PROPERTY
     out = []
     for rep in stats.get("skipped", []):
         if hasattr(rep, "wasxfail") or any(n == VERDICT_PROPERTY for n, _ in getattr(rep, "user_properties", [])):
@@ -192,7 +192,7 @@ def _skipped_tests(stats) -> list[dict[str, str]]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from srharness.plugin import collected_verdicts
+    from srharness.pytest_plugin.verdicts import collected_verdicts
     verdicts = collected_verdicts(config)
     state = config.stash.get(_run_key, {}) if hasattr(config, "stash") else {}
     width = 120   # fits a 120-column terminal; wider ones get the same, narrower ones wrap

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from srharness.errors import SrHarnessError
+
 
 @dataclass
 class RunnerInfo:
@@ -97,3 +99,7 @@ class VendorToolRunner(Runner):
         """A fresh folder for one run's inputs and outputs."""
         self._calls += 1
         return self.workdir / f"run{self._calls}"
+
+
+class BackendUnavailable(SrHarnessError, RuntimeError):
+    """The backend cannot be built for this model or here (no torch code, no calibration...)."""

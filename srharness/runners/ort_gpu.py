@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srharness.perf_gpu import DevicePipeline, GpuOptions, GpuUnavailable
+from srharness.runners.device import DevicePipeline, GpuOptions, GpuUnavailable
 
 PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-trt": "TensorrtExecutionProvider"}
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}

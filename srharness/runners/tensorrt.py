@@ -87,7 +87,7 @@ class TensorRTRunner(VendorToolRunner):
 # ---------------------------------------------------------------- the Python API
 def require_tensorrt() -> None:
     from srharness.hardware import module_present
-    from srharness.perf_gpu import GpuUnavailable
+    from srharness.runners.device import GpuUnavailable
     if not module_present("tensorrt"):
         raise GpuUnavailable("the TensorRT Python API is not installed (looked for the `tensorrt` module; "
                              "pip install tensorrt on a GPU host); trtexec stays the guides' timing command")
@@ -123,7 +123,7 @@ class TensorRTApiRunner(Runner):   # no command-line tool involved
 
     def _build(self) -> None:
         require_tensorrt()
-        from srharness.perf_gpu import require_cuda
+        from srharness.runners.device import require_cuda
         require_cuda("tensorrt")
         import tensorrt as trt
         import torch
@@ -219,7 +219,7 @@ class TensorRTApiRunner(Runner):   # no command-line tool involved
 
 def tensorrt_pipeline(onnx_path: Path, input_shape, input_range: float, options=None, *, workdir=None, **kw):
     """A DevicePipeline (srharness.perf_gpu) around a TensorRTApiRunner."""
-    from srharness.perf_gpu import DevicePipeline, GpuOptions
+    from srharness.runners.device import DevicePipeline, GpuOptions
 
     class TensorRTPipeline(DevicePipeline):
         supports = ("uint8_io", "pinned")

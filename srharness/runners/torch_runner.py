@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srharness.perf_gpu import DevicePipeline, GpuOptions
+from srharness.runners.device import DevicePipeline, GpuOptions
 
 from .base import Runner, RunnerInfo
 from srharness.errors import SrHarnessError
@@ -61,7 +61,7 @@ class TorchRunner(Runner):
 
     def _build(self) -> None:
         if self.device.type == "cuda":
-            from srharness.perf_gpu import require_cuda
+            from srharness.runners.device import require_cuda
             require_cuda(self.backend)
             # fp32 means fp32: TF32 convolutions (torch's cuDNN default) would differ from the CPU by ~1e-3
             torch.backends.cudnn.allow_tf32 = self.tf32
