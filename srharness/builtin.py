@@ -34,6 +34,19 @@ def RCANTraining(*a, **kw):
     return _net("rcan_training", "RCANTraining")(*a, **kw)
 
 
+def _rcan_sr4k(ModelSpec, name: str, *, n_resgroups: int, n_feats: int, params: int, reference: str):
+    """VastModelZOO's 4K RCAN (channel attention removed, x2 only) at a given size; the two sizes
+    differ only in the body's width and depth."""
+    return ModelSpec(
+        name=name, builder=lambda s: RCAN(scale=s, n_resgroups=n_resgroups, n_resblocks=2, n_feats=n_feats,
+                                          channel_attention=False, sr4k=True),
+        scales=(2,), reference=reference,
+        in_channels=3, input_range=255.0, upsamples=True, guide_input_shape=(1, 3, 1080, 1920),
+        guide_opset=9, guide_protocol="rcan-vacc", input_multiple=2, param_count={2: params},
+        cpu_perf_shape=(270, 480), graph_partition=True,    # a quarter of each side of 1080x1920
+    )
+
+
 def srharness_register(api) -> None:
     ModelSpec = api.ModelSpec
 
@@ -70,22 +83,10 @@ def srharness_register(api) -> None:
             # 1,632 state tensors: MinMax calibration takes 77 s on 2 cores and its random init saturates int8
             int8_cpu_check=False, graph_partition=True,
         ),
-        ModelSpec(
-            name="rcan-sr4k", builder=lambda s: RCAN(scale=s, n_resgroups=3, n_resblocks=2, n_feats=32,
-                                                     channel_attention=False, sr4k=True),
-            scales=(2,), reference="VastModelZOO rcan_modify.py (yulunzhang/RCAN, CA removed)",
-            in_channels=3, input_range=255.0, upsamples=True, guide_input_shape=(1, 3, 1080, 1920),
-            guide_opset=9, guide_protocol="rcan-vacc", input_multiple=2, param_count={2: 297_723},
-            cpu_perf_shape=(270, 480), graph_partition=True,    # a quarter of each side of 1080x1920
-        ),
-        ModelSpec(
-            name="rcan-sr4k-lite", builder=lambda s: RCAN(scale=s, n_resgroups=2, n_resblocks=2, n_feats=16,
-                                                          channel_attention=False, sr4k=True),
-            scales=(2,), reference="VastModelZOO rcan_modify.py, RCAN2 config 2 2 16",
-            in_channels=3, input_range=255.0, upsamples=True, guide_input_shape=(1, 3, 1080, 1920),
-            guide_opset=9, guide_protocol="rcan-vacc", input_multiple=2, param_count={2: 63_547},
-            cpu_perf_shape=(270, 480), graph_partition=True,
-        ),
+        _rcan_sr4k(ModelSpec, "rcan-sr4k", n_resgroups=3, n_feats=32, params=297_723,
+                   reference="VastModelZOO rcan_modify.py (yulunzhang/RCAN, CA removed)"),
+        _rcan_sr4k(ModelSpec, "rcan-sr4k-lite", n_resgroups=2, n_feats=16, params=63_547,
+                   reference="VastModelZOO rcan_modify.py, RCAN2 config 2 2 16"),
         ModelSpec(
             name="rcan-training", builder=lambda s: RCANTraining(scale=s), scales=(2, 3, 4),
             reference="yjn870/RCAN-pytorch@0cba4c71 model.py", in_channels=3, input_range=1.0,

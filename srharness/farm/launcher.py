@@ -60,12 +60,8 @@ KNOWN_KEYS = {"nightly", "require", "out_dir", "shard_timeout", "hosts_per_hardw
 
 def load_farm_config(path: str | Path) -> FarmConfig:
     from srharness.nightly import NightlyConfigError, load_config, read_settings
-    given = Path(path)
-    if given.exists() and not given.is_file():   # a FIFO, a device, a symlink to /dev/zero: named as given
-        raise FarmError(f"farm config {given}: not a regular file; give a farm config (.yaml)")
-    path = given.resolve()
-    where = f"farm config {path}"
-    raw = read_settings(path, where=where, example="farm.example.yaml", known=KNOWN_KEYS, error=FarmError)
+    path, where, raw = read_settings(path, kind="farm config", example="farm.example.yaml", known=KNOWN_KEYS,
+                                     error=FarmError)
     if not isinstance(raw.get("nightly"), str):
         raise FarmError(f"{where}: field 'nightly' is required: the path of the nightly config the shards run")
     nightly_path = (path.parent / raw["nightly"]).resolve()

@@ -60,29 +60,30 @@ KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_di
 MAX_WORKERS = 1024    # pytest-xdist processes; more is a typo, not a machine
 
 
-def read_settings(path: Path, *, where: str, example: str, known: set[str], error: type[Exception]) -> dict:
-    """A YAML settings file (nightly, farm) as a mapping with only `known` keys, or `error` naming
-    the file and the fix."""
+def read_settings(given: str | Path, *, kind: str, example: str, known: set[str],
+                  error: type[Exception]) -> tuple[Path, str, dict]:
+    """A YAML settings file (`kind`: nightly config, farm config) as (resolved path, the name errors
+    give it, a mapping with only `known` keys), or `error` naming the file and the fix."""
     from srharness.yamlio import load_yaml
+    given = Path(given)
+    if given.exists() and not given.is_file():   # a FIFO, a device, a symlink to /dev/zero: named as given
+        raise error(f"{kind} {given}: not a regular file; give a {kind} (.yaml)")
+    path = given.resolve()
+    where = f"{kind} {path}"
     if not os.path.lexists(path):
         raise error(f"{where}: no such file (copy {example} and edit it)")
-    what = where[:-len(str(path))].strip() if where.endswith(str(path)) else "settings file"
-    raw = load_yaml(path, what=what, error=error, example=example)
+    raw = load_yaml(path, what=kind, error=error, example=example)
     if not isinstance(raw, dict):
         raise error(f"{where}: expected a mapping of settings at the top level")
     unknown = sorted(set(raw) - known)
     if unknown:
         raise error(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return raw
+    return path, where, raw
 
 
 def load_config(path: str | Path) -> NightlyConfig:
-    given = Path(path)
-    if given.exists() and not given.is_file():   # a FIFO, a device, a symlink to /dev/zero: named as given
-        raise NightlyConfigError(f"nightly config {given}: not a regular file; give a nightly config (.yaml)")
-    path = given.resolve()
-    where = f"nightly config {path}"
-    raw = read_settings(path, where=where, example="nightly.example.yaml", known=KNOWN_KEYS, error=NightlyConfigError)
+    path, where, raw = read_settings(path, kind="nightly config", example="nightly.example.yaml", known=KNOWN_KEYS,
+                                     error=NightlyConfigError)
 
     def str_list(key: str, required: bool) -> list[str]:
         value = raw.get(key)
