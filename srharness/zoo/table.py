@@ -180,6 +180,12 @@ def _ort_error(exc: BaseException) -> str:
     return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
+def _failed(out: dict, checks: dict, column: str, exc: BaseException) -> None:
+    """A column whose step raised: onnxruntime's failure in the cell, the check failed."""
+    out[column] = f"fails: {_ort_error(exc)}"
+    checks[column] = "fail"
+
+
 @contextlib.contextmanager
 def _quiet_fds():
     """The exporter dumps the whole TorchScript graph and onnxruntime logs to the process's own
@@ -285,8 +291,7 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
         out["ort"] = f"{float(np.abs(got - ref).max()):.1e} / {p:.0f} dB"
         checks["ort"] = "pass" if p >= fidelity.floor("ort") else "fail"
     except Exception as exc:
-        out["ort"] = f"fails: {_ort_error(exc)}"
-        checks["ort"] = "fail"
+        _failed(out, checks, "ort", exc)
     if censuses[best].get("DepthToSpace"):
         try:
             import onnx
@@ -303,8 +308,7 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
             out["d2s"] = f"{n} rewritten, {p:.0f} dB" + (f", {left} left" if left else "")
             checks["d2s"] = "pass" if p >= fidelity.floor("ort") and not left else "fail"
         except Exception as exc:
-            out["d2s"] = f"fails: {_ort_error(exc)}"
-            checks["d2s"] = "fail"
+            _failed(out, checks, "d2s", exc)
     else:
         out["d2s"] = "n/a (none)"
     try:
@@ -327,8 +331,7 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
                 out["fp16"] = f"{p:.1f} dB (ort-fp16)"
             checks["fp16"] = "pass" if p is not None and p >= fidelity.floor("ort-fp16") else "fail"
         except Exception as exc2:
-            out["fp16"] = f"fails: {_ort_error(exc2)}"
-            checks["fp16"] = "fail"
+            _failed(out, checks, "fp16", exc2)
     if best >= 13:
         try:
             from srharness.quantize import to_int8
@@ -339,8 +342,7 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
             checks["int8"] = "pass" if p >= fidelity.floor("ort-int8-minmax") else "fail"
             out["int8_speed"] = f"{_time(run32, xs) / _time(run8, xs):.2f}x"
         except Exception as exc:
-            out["int8"] = f"fails: {_ort_error(exc)}"
-            checks["int8"] = "fail"
+            _failed(out, checks, "int8", exc)
     else:
         out["int8"] = "n/a (QDQ per-channel needs opset >= 13)"
     try:
