@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from srharness.errors import UsageError
@@ -139,17 +140,36 @@ def seconds(name_or_env: str, default: float, what: str, *, allow_zero: bool) ->
     return value
 
 
-def resolve(name: str, *, flag: Any = None, yaml: Any = None, yaml_where: str = "YAML") -> Any:
-    """flag > environment > YAML > default, converted to the setting's kind."""
+def resolve_from(name: str, *, flag: Any = None, yaml: Any = None, yaml_where: str = "YAML") -> tuple[Any, str]:
+    """(value, where it came from: "flag" | "env" | "yaml" | "default"): flag > environment > YAML >
+    default, converted to the setting's kind. The source matters to a caller that resolves
+    relative paths (a YAML path is relative to its file, the others to the current folder)."""
     s = setting(name)
     if flag is not None and flag is not False:
-        return s.convert(flag, s.flag or s.cli or s.name)
+        return s.convert(flag, s.flag or s.cli or s.name), "flag"
     raw = os.environ.get(s.env)
     if raw not in (None, ""):
-        return s.convert(raw, s.env)
+        return s.convert(raw, s.env), "env"
     if yaml is not None:
-        return s.convert(yaml, f"{yaml_where}: {s.yaml}")
-    return s.default
+        return s.convert(yaml, f"{yaml_where}: {s.yaml}"), "yaml"
+    return s.default, "default"
+
+
+def resolve(name: str, *, flag: Any = None, yaml: Any = None, yaml_where: str = "YAML") -> Any:
+    """flag > environment > YAML > default, converted to the setting's kind."""
+    return resolve_from(name, flag=flag, yaml=yaml, yaml_where=yaml_where)[0]
+
+
+def weights_dir(flag=None, data_dir=None, *, yaml=None, existing: bool = False) -> Path | None:
+    """Where `--weights auto` looks: sr_weights_dir (flag > env > YAML), else <data dir>/weights with
+    the data dir itself resolved (the `data_dir` given > $SRHARNESS_DATA_DIR); with existing=True
+    that fallback only when the folder exists. The one resolution (CLI, pytest plugin, doctor, deploy)."""
+    value = resolve("sr_weights_dir", flag=flag, yaml=yaml)
+    if value:
+        return Path(value)
+    data = resolve("sr_data_dir", flag=data_dir)
+    found = Path(data) / "weights" if data else None
+    return None if existing and found is not None and not found.is_dir() else found
 
 
 def pytest_value(config, name: str) -> str | None:

@@ -203,7 +203,7 @@ def test_sr_output_picks_in_torch_and_onnx(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- the layer's own pieces
 def test_weights_dir_precedence(tmp_path, monkeypatch):
-    from srharness.deploy import weights_dir
+    from srharness.settings import weights_dir
     monkeypatch.delenv("SRHARNESS_WEIGHTS_DIR", raising=False)
     monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
     assert weights_dir(None, None) is None

@@ -29,7 +29,7 @@ def run(args) -> int:
     import json
 
     from srharness.zoo.table import build_table, markdown, summary
-    data_dir = args.data_dir or settings.env("SRHARNESS_DATA_DIR")
+    data_dir = settings.resolve("sr_data_dir", flag=args.data_dir)
     rows = build_table(data_dir, only=args.only, workers=args.workers, work_dir=args.work_dir)
     text = markdown(rows)
     if args.markdown:

@@ -62,7 +62,7 @@ def run(args) -> int:
     from srharness.protocols import ProtocolError
     from srharness.quantize import QuantizeError
     cfg = DiagnoseConfig(model=args.model, backend=args.backend, scale=args.scale, protocol=args.protocol,
-                         dataset=args.dataset, data_dir=args.data_dir or settings.env("SRHARNESS_DATA_DIR"),
+                         dataset=args.dataset, data_dir=settings.resolve("sr_data_dir", flag=args.data_dir),
                          weights=args.weights, weights_dir=args.weights_dir, images=args.images.split(",") if args.images else None,
                          work_dir=args.work_dir, out_dir=args.out_dir, golden_dir=args.golden_dir, rule=args.rule,
                          kl_bins=args.kl_bins, max_runs=args.max_runs)

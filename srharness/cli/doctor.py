@@ -29,8 +29,8 @@ def add_parser(sub):
 def data_and_weights(data_dir: str | None, weights_dir: str | None) -> dict:
     """The data dir in use and the official weights found there, per model and scale."""
     from pathlib import Path
-    data = data_dir or settings.env("SRHARNESS_DATA_DIR") or None
-    from srharness.deploy import weights_dir as resolve
+    data = settings.resolve("sr_data_dir", flag=data_dir)
+    from srharness.settings import weights_dir as resolve
     found = resolve(weights_dir, data, existing=True)
     weights = str(found) if found else None
     found: dict[str, dict[str, str | None]] = {}

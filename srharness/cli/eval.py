@@ -68,7 +68,7 @@ def run(args) -> int:
     from srharness.data.datasets import DatasetError, load_dataset
     from srharness.protocols import ProtocolError, evaluate, get_protocol
 
-    data_dir = args.data_dir or settings.env("SRHARNESS_DATA_DIR")
+    data_dir = settings.resolve("sr_data_dir", flag=args.data_dir)
     model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
     spec = model_spec(args.model, args.scale)
     dataset_name = args.dataset or ("set5" if data_dir else "embedded")
@@ -83,7 +83,7 @@ def run(args) -> int:
     except (DatasetError, ProtocolError) as exc:
         raise CliError(str(exc)) from None
     args.backend = args.backend or ("torch" if spec.has_torch else "ort")
-    from srharness.deploy import weights_dir
+    from srharness.settings import weights_dir
     work_dir = Path(args.work_dir or Path.home() / ".cache" / "srharness" / "eval")
     from srharness import progress as progress_display
     if args.json:

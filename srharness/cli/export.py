@@ -41,7 +41,8 @@ def run(args) -> int:
     from srharness.export import ExportError, export_onnx
 
     model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
-    from srharness.deploy import resolve_weights, weights_dir, weights_label
+    from srharness.deploy import resolve_weights, weights_label
+    from srharness.settings import weights_dir
     spec = model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
     # resolved as eval and diagnose resolve them: an explicit file, or auto in the weights dir
     weights = resolve_weights(args.weights, spec, args.scale, weights_dir=weights_dir(args.weights_dir)) \

@@ -31,7 +31,7 @@ def add_parser(sub):
 def _golden_dir(arg: Path | None) -> Path:
     """--golden-dir, $SRHARNESS_GOLDEN_DIR, ./golden, or srharness's bundled published figures."""
     from srharness import resources
-    return arg or Path(settings.env("SRHARNESS_GOLDEN_DIR") or resources.golden_dir(Path.cwd()))
+    return Path(settings.resolve("sr_golden_dir", flag=arg) or resources.golden_dir(Path.cwd()))
 
 
 def _check(args) -> int:

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from srharness.errors import SrHarnessError, UsageError
-from srharness import settings
 
 # QDQ int8 with per-channel weights needs DequantizeLinear's axis attribute: opset 13 or later;
 # the CPU backends' fp32/fp16/int8 files all come from one export at this opset.
@@ -45,19 +44,6 @@ WEIGHTS_ENV = "SRHARNESS_WEIGHTS_DIR"
 
 class DeployError(SrHarnessError, ValueError):
     """The model cannot be deployed as asked (no weights found, a backend it cannot run on...)."""
-
-
-# ---------------------------------------------------------------- settings
-def weights_dir(flag=None, data_dir=None, *, existing: bool = False) -> Path | None:
-    """Where `--weights auto` looks: the flag, then $SRHARNESS_WEIGHTS_DIR, then <data dir>/weights
-    (the data dir given, else $SRHARNESS_DATA_DIR; with existing=True only when that folder exists).
-    The one place this is resolved (the CLI, the pytest plugin, doctor)."""
-    value = flag or settings.env(WEIGHTS_ENV)
-    if value:
-        return Path(value)
-    data = data_dir or settings.env("SRHARNESS_DATA_DIR")
-    found = Path(data) / "weights" if data else None
-    return None if existing and found is not None and not found.is_dir() else found
 
 
 # ---------------------------------------------------------------- inputs

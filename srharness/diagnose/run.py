@@ -103,7 +103,8 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     """Localise (and optionally repair) the variant `cfg.backend` of a model on a dataset."""
     from srharness import protocols, quantize
     from srharness.data.datasets import load_dataset
-    from srharness.deploy import DeployError, deploy, weights_dir
+    from srharness.deploy import DeployError, deploy
+    from srharness.settings import weights_dir
     from srharness.metrics import psnr as psnr_of
     from srharness.models import get_model_spec
     from srharness.protocols import evaluate, get_protocol

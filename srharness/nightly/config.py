@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srharness import settings
 from srharness.hardware import HARDWARE
 from srharness.errors import InputError
 
@@ -108,6 +109,21 @@ def load_config(path: str | Path) -> NightlyConfig:
             raise NightlyConfigError(f"{where}: field '{key}': {p} is not a directory (fix the path or remove the field)")
         return p
 
+    def setting_dir(key: str) -> Path | None:
+        """A folder of the settings table (srharness.settings) with the one precedence: flag > env >
+        YAML > default, so $SRHARNESS_DATA_DIR beats the file's data_dir as it beats pytest's
+        default. A YAML path is relative to this file, an environment one to the current folder."""
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a path, got {raw[key]!r}")
+        s = next(s for s in settings.SETTINGS if s.yaml == key)
+        value, source = settings.resolve_from(s.name, yaml=raw.get(key), yaml_where=str(where))
+        if source != "env":
+            return directory(key, True)
+        p = Path(os.path.expandvars(os.path.expanduser(value))).resolve()
+        if not p.is_dir():
+            raise NightlyConfigError(f"{s.env}={value} (beats {where} field '{key}'): {p} is not a directory")
+        return p
+
     suites = str_list("suites", required=True)
     if not suites:
         raise NightlyConfigError(f"{where}: field 'suites' is empty; list at least one suite folder or test file")
@@ -141,8 +157,8 @@ def load_config(path: str | Path) -> NightlyConfig:
             raise NightlyConfigError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")
     return NightlyConfig(
         path=path, suites=suites, require=require, markers=raw.get("markers"), keyword=raw.get("keyword"),
-        data_dir=directory("data_dir", True), weights_dir=directory("weights_dir", True),
-        golden_dir=directory("golden_dir", True), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
+        data_dir=setting_dir("data_dir"), weights_dir=setting_dir("weights_dir"),
+        golden_dir=setting_dir("golden_dir"), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
         single_file=single, workers=None if workers in (None, 0) else str(workers),
         report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False),
         require_figures=require_figures, compare_fail=compare_fail)

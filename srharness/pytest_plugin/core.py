@@ -264,7 +264,7 @@ def sr_data_dir(pytestconfig) -> Path | None:
 
 @pytest.fixture(scope="session")
 def sr_weights_dir(pytestconfig, sr_data_dir) -> Path | None:
-    from srharness.deploy import weights_dir      # flag > env > <data dir>/weights, resolved once
+    from srharness.settings import weights_dir    # flag > env > <data dir>/weights, resolved once
     value = get_option(pytestconfig, "sr_weights_dir")
     found = weights_dir(value, sr_data_dir, existing=True) if value or sr_data_dir else None
     return found.resolve() if value and found else found

@@ -1,0 +1,102 @@
+"""One precedence on every surface: the same option given by flag, environment and YAML resolves
+the same way (flag > env > YAML > default, srharness.settings) in pytest, the CLI and the nightly."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from srharness import settings
+
+REPO = Path(__file__).resolve().parents[1]
+CASES = [  # (given by flag, env, YAML) -> the winner, as settings.resolve_from says
+    ({"flag": "A", "env": "B", "yaml": "C"}, "flag"),
+    ({"env": "B", "yaml": "C"}, "env"),
+    ({"yaml": "C"}, "yaml"),
+]
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    out = {k: tmp_path / k for k in "ABC"}
+    for p in out.values():
+        (p / "weights").mkdir(parents=True)
+    return out
+
+
+def test_the_table_order(monkeypatch):
+    for given, source in CASES:
+        monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
+        if "env" in given:
+            monkeypatch.setenv("SRHARNESS_DATA_DIR", given["env"])
+        assert settings.resolve_from("sr_data_dir", flag=given.get("flag"), yaml=given.get("yaml")) == \
+            (given[source], source)
+
+
+@pytest.mark.parametrize("given, source", [c for c in CASES if "flag" in c[0] or "yaml" not in c[0]]
+                         + [({"env": "B"}, "env")])
+def test_pytest_surface(tmp_path, dirs, given, source):
+    proj = tmp_path / "proj"
+    (proj / "tests").mkdir(parents=True)
+    (proj / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\naddopts = "-s"\n')
+    (proj / "tests" / "test_where.py").write_text(
+        "def test_w(sr_data_dir, sr_weights_dir):\n    print(f'DATA={sr_data_dir} WEIGHTS={sr_weights_dir}')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("SRHARNESS_WEIGHTS_DIR", None)
+    env.pop("SRHARNESS_DATA_DIR", None)
+    if "env" in given:
+        env["SRHARNESS_DATA_DIR"] = str(dirs[given["env"]])
+    args = ["--sr-data-dir", str(dirs[given["flag"]])] if "flag" in given else []
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-q"], cwd=proj,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    want = dirs[given[source]]
+    assert f"DATA={want} WEIGHTS={want / 'weights'}" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("given, source", [({"flag": "A", "env": "B"}, "flag"), ({"env": "B"}, "env")])
+def test_cli_surface(monkeypatch, capsys, dirs, given, source):
+    from srharness.cli import main
+    monkeypatch.delenv("SRHARNESS_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("SRHARNESS_DATA_DIR", str(dirs[given["env"]]))
+    args = ["--data-dir", str(dirs[given["flag"]])] if "flag" in given else []
+    assert main(["doctor", "--json", *args]) in (0, None, 1)
+    data = json.loads(capsys.readouterr().out)["data"]
+    want = dirs[given[source]]
+    assert (data["data_dir"], data["weights_dir"]) == (str(want), str(want / "weights"))
+
+
+@pytest.mark.parametrize("given, source", [c for c in CASES if "flag" not in c[0]])
+def test_nightly_yaml_surface(monkeypatch, tmp_path, dirs, given, source):
+    """The nightly has no flag for these: its YAML is beaten by the environment, as pytest's default
+    is; the pytest it starts gets the resolved folder."""
+    import yaml
+
+    from srharness import nightly
+    (tmp_path / "test_demo.py").write_text("def test_ok():\n    pass\n")
+    path = tmp_path / "nightly.yaml"
+    path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cpu"], "out_dir": "out",
+                                    "data_dir": str(dirs[given["yaml"]])}))
+    monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
+    if "env" in given:
+        monkeypatch.setenv("SRHARNESS_DATA_DIR", str(dirs[given["env"]]))
+    cfg = nightly.load_config(path)
+    want = dirs[given[source]].resolve()
+    assert cfg.data_dir == want
+    assert f"--sr-data-dir={want}" in nightly.pytest_command(cfg)
+
+
+def test_nightly_bad_environment_folder_is_named(monkeypatch, tmp_path, dirs):
+    import yaml
+
+    from srharness import nightly
+    (tmp_path / "test_demo.py").write_text("def test_ok():\n    pass\n")
+    path = tmp_path / "nightly.yaml"
+    path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cpu"], "data_dir": str(dirs["C"])}))
+    monkeypatch.setenv("SRHARNESS_DATA_DIR", str(tmp_path / "missing"))
+    with pytest.raises(nightly.NightlyConfigError, match=r"SRHARNESS_DATA_DIR=.*missing \(beats .*data_dir'\)"):
+        nightly.load_config(path)
