@@ -37,6 +37,7 @@ from srharness.models import get_model_spec
 from srharness.records import Verdict
 from srharness.statistics import per_pair_psnr
 from srharness.tolerances import tolerance
+from srharness.checks import ModelChecks
 
 FIDELITY_BACKENDS = ("ort", "ort-fp16", "ort-int8-minmax", "ort-int8-entropy")
 # floors and ranges with their rules and rationale: srharness/tolerances.yaml
@@ -91,10 +92,8 @@ def _goldens(golden_dir: str):
     return load_goldens(golden_dir)
 
 
-class AccuracyChecks:
+class AccuracyChecks(ModelChecks):
     pytestmark = [pytest.mark.accuracy]
-    model: str
-    scale: int = 2
 
     # ------------------------------------------------------------------ fidelity
     @pytest.mark.parametrize("backend", FIDELITY_BACKENDS)

@@ -21,6 +21,7 @@ import pytest
 from srharness import report
 from srharness.models import get_model_spec
 from srharness.records import Verdict
+from srharness.checks import ModelChecks
 
 MAX_ABS_DIFF = 1e-4          # fp32 torch vs onnxruntime, on outputs scaled to [0, 1]
 EXPECTED_DYNAMO_OPSET = 18   # torch 2.13's default exporter, whatever opset is asked for
@@ -66,10 +67,8 @@ def has_pixel_shuffle(model) -> bool:
     return any(isinstance(m, nn.PixelShuffle) for m in model.modules())
 
 
-class ExportChecks:
+class ExportChecks(ModelChecks):
     pytestmark = [pytest.mark.export]
-    model: str
-    scale: int = 2
 
     @property
     def spec(self):

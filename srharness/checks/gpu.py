@@ -21,6 +21,7 @@ import pytest
 from srharness import report
 from srharness.deploy.pipeline import SLOW_VARIANTS, timing_variants
 from srharness.records import Verdict
+from srharness.checks import ModelChecks
 
 GPU_FIDELITY_BACKENDS = ("torch-cuda", "torch-cuda-fp16", "torch-cuda-bf16", "ort-cuda", "ort-trt", "tensorrt")
 GPU_TASK_BACKENDS = ("torch-cuda-fp16", "torch-cuda-bf16")
@@ -45,10 +46,8 @@ def _unavailable(exc) -> None:
     pytest.skip(str(exc))
 
 
-class GpuChecks:
+class GpuChecks(ModelChecks):
     pytestmark = [pytest.mark.cuda]
-    model: str
-    scale: int = 2
 
     # ------------------------------------------------------------------ fidelity
     @pytest.mark.parametrize("backend", GPU_FIDELITY_BACKENDS)

@@ -23,6 +23,7 @@ from srharness import report, settings
 from srharness.perf import device_lock
 from srharness.records import Verdict
 from srharness.tolerances import tolerance
+from srharness.checks import ModelChecks
 
 SHAPE_ENV = "SRHARNESS_HW_SHAPE"
 # Agreement floor between a compiled model and torch fp32 on the same input, in dB over the
@@ -83,10 +84,7 @@ def _attach_commands(name: str, commands: list[str]) -> None:
     report.attach_text(f"{name} command lines", text)
 
 
-class _CardChecks:
-    model: str
-    scale: int = 2
-
+class _CardChecks(ModelChecks):
     @pytest.fixture(scope="class")
     @classmethod
     def hw_case(cls, tmp_path_factory):

@@ -16,6 +16,7 @@ import pytest
 
 from srharness import report
 from srharness.records import Verdict
+from srharness.checks import ModelChecks
 
 # One intra-op thread per backend: CI shares 2 cores between several jobs, and torch's OpenMP
 # spin-waits make 2 threads many times slower than 1 under load; equal threads keep ratios fair.
@@ -28,10 +29,8 @@ def cpu_perf_config():
     return PerfConfig(warmup_iterations=1, min_iterations=3, min_seconds=0.5, max_seconds=10.0)
 
 
-class PerfChecks:
+class PerfChecks(ModelChecks):
     pytestmark = [pytest.mark.perf]
-    model: str
-    scale: int = 2
 
     def test_cpu_variants(self, tmp_path, sr_record):
         import torch
