@@ -23,11 +23,8 @@ class AscendRunner(VendorToolRunner):
     def __init__(self, onnx_path: Path, *, input_name: str, input_shape: Sequence[int], output_shape: Sequence[int],
                  workdir: Path, soc_version: str | None = None, precision_mode: str | None = None,
                  device_id: int = 0, timeout: float = 1800, use_ais_bench: bool | None = None):
-        super().__init__(workdir, timeout)
-        self.onnx_path = Path(onnx_path)
+        super().__init__(onnx_path, workdir, timeout, input_shape=input_shape, output_shape=output_shape)
         self.input_name = input_name
-        self.input_shape = tuple(input_shape)
-        self.output_shape = tuple(output_shape)
         self.soc_version = soc_version
         self.precision_mode = precision_mode
         self.device_id = device_id

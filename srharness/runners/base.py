@@ -77,9 +77,14 @@ class VendorToolRunner(Runner):
 
     tools_run_in_workdir = False
 
-    def __init__(self, workdir, timeout: float) -> None:
+    def __init__(self, onnx_path, workdir, timeout: float, *, input_shape, output_shape=None) -> None:
+        """Every vendor runner compiles one ONNX file at a static input shape (the output's is
+        given, or read from the built engine)."""
         super().__init__()
         from pathlib import Path
+        self.onnx_path = Path(onnx_path)
+        self.input_shape = tuple(input_shape)
+        self.output_shape: tuple[int, ...] | None = None if output_shape is None else tuple(output_shape)
         self.workdir = Path(workdir)
         self.timeout = timeout
         self.commands: list[str] = []

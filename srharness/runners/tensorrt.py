@@ -25,13 +25,10 @@ class TensorRTRunner(VendorToolRunner):
 
     def __init__(self, onnx_path: Path, *, input_name: str, input_shape: Sequence[int], workdir: Path,
                  precision: str = "fp16", timeout: float = 1800):
-        super().__init__(workdir, timeout)
-        self.onnx_path = Path(onnx_path)
+        super().__init__(onnx_path, workdir, timeout, input_shape=input_shape)
         self.input_name = input_name
-        self.input_shape = tuple(input_shape)
         self.precision = precision
         self.build_perf: TrtexecPerf | None = None
-        self.output_shape: tuple[int, ...] | None = None
         self.version: tuple[int, int, int] | None = None
         self.build_flags: list[str] = []
 

@@ -33,11 +33,8 @@ class VaccRunner(VendorToolRunner):
                  workdir: Path, input_range: float, dtype: str = "fp16", calibrate_mode: str = "max",
                  calibration_images: Sequence[np.ndarray] = (), process_ops: list | None = None,
                  graph_partition: bool = False, timeout: float = 3600):
-        super().__init__(workdir, timeout)
-        self.onnx_path = Path(onnx_path)
+        super().__init__(onnx_path, workdir, timeout, input_shape=input_shape, output_shape=output_shape)
         self.name = name
-        self.input_shape = tuple(input_shape)
-        self.output_shape = tuple(output_shape)
         self.input_range = input_range
         self.precision = dtype
         self.calibrate_mode = calibrate_mode if dtype == "int8" else None
