@@ -100,3 +100,27 @@ def test_nightly_bad_environment_folder_is_named(monkeypatch, tmp_path, dirs):
     monkeypatch.setenv("SRHARNESS_DATA_DIR", str(tmp_path / "missing"))
     with pytest.raises(nightly.NightlyConfigError, match=r"SRHARNESS_DATA_DIR=.*missing \(beats .*data_dir'\)"):
         nightly.load_config(path)
+
+
+def test_nightly_require_and_compare_rules_follow_the_same_order(monkeypatch, tmp_path):
+    import yaml
+
+    from srharness import nightly
+    (tmp_path / "test_demo.py").write_text("def test_ok():\n    pass\n")
+    path = tmp_path / "nightly.yaml"
+    path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cuda"], "compare_fail": "fps:10%",
+                                    "require_figures": False}))
+    for name in ("SRHARNESS_REQUIRE", "SRHARNESS_COMPARE_FAIL", "SRHARNESS_REQUIRE_FIGURES"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = nightly.load_config(path)
+    assert (cfg.require, cfg.compare_fail, cfg.require_figures) == (["cuda"], "fps:10%", False)
+    monkeypatch.setenv("SRHARNESS_REQUIRE", "cpu")
+    monkeypatch.setenv("SRHARNESS_COMPARE_FAIL", "psnr:0.05dB")
+    monkeypatch.setenv("SRHARNESS_REQUIRE_FIGURES", "1")
+    cfg = nightly.load_config(path)
+    assert (cfg.require, cfg.compare_fail, cfg.require_figures) == (["cpu"], "psnr:0.05dB", True)
+    cmd = nightly.pytest_command(cfg)
+    assert {"--sr-require=cpu", "--sr-compare-fail=psnr:0.05dB", "--sr-require-figures"} <= set(cmd)
+    monkeypatch.setenv("SRHARNESS_REQUIRE", "nope")
+    with pytest.raises(nightly.NightlyConfigError, match="SRHARNESS_REQUIRE: unknown hardware nope"):
+        nightly.load_config(path)

@@ -131,9 +131,14 @@ def load_config(path: str | Path) -> NightlyConfig:
         if not (path.parent / s.split("::")[0]).exists():
             raise NightlyConfigError(f"{where}: field 'suites': {s} does not exist under {path.parent}")
     require = str_list("require", required=False)
+    # the table's precedence: an environment twin beats the file (flag > env > YAML > default)
+    value, source = settings.resolve_from("sr_require")
+    where_require = f"{where}: field 'require'"
+    if source == "env":
+        require, where_require = [h.strip() for h in value.split(",") if h.strip()], "SRHARNESS_REQUIRE"
     bad = [h for h in require if h not in HARDWARE]
     if bad:
-        raise NightlyConfigError(f"{where}: field 'require': unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
+        raise NightlyConfigError(f"{where_require}: unknown hardware {', '.join(bad)}; known: {', '.join(HARDWARE)}")
     workers = raw.get("workers")
     if workers is not None and not (workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool)
                                                           and 0 <= workers <= MAX_WORKERS)):
@@ -145,13 +150,19 @@ def load_config(path: str | Path) -> NightlyConfig:
     require_figures = raw.get("require_figures", False)
     if not isinstance(require_figures, bool):
         raise NightlyConfigError(f"{where}: field 'require_figures' must be true or false, got {require_figures!r}")
-    compare_fail = raw.get("compare_fail")
+    value, source = settings.resolve_from("sr_require_figures")
+    if source == "env":
+        require_figures = bool(value)
+    compare_fail, where_compare = raw.get("compare_fail"), f"{where}: field 'compare_fail'"
+    value, source = settings.resolve_from("sr_compare_fail")
+    if source == "env":
+        compare_fail, where_compare = value, "SRHARNESS_COMPARE_FAIL"
     if compare_fail is not None:
         from srharness.report.history import CompareError, parse_compare_rules
         try:
             parse_compare_rules(compare_fail)
         except CompareError as exc:
-            raise NightlyConfigError(f"{where}: field 'compare_fail': {exc}") from None
+            raise NightlyConfigError(f"{where_compare}: {exc}") from None
     for key in ("markers", "keyword", "report_name"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise NightlyConfigError(f"{where}: field '{key}' must be a string, got {raw[key]!r}")

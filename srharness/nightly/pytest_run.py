@@ -47,7 +47,7 @@ def run_pytest(cfg: NightlyConfig, cmd: list[str], log_path: Path) -> tuple[int,
     env = dict(os.environ)
     for name in ("SRHARNESS_REQUIRE", "SRHARNESS_SUMMARY_JSON", "SRHARNESS_HISTORY_DIR", "SRHARNESS_COMPARE_FAIL",
                  "SRHARNESS_REQUIRE_FIGURES"):
-        env.pop(name, None)  # the config decides these, not the caller's shell
+        env.pop(name, None)  # resolved once by load_config (env > YAML) and passed as flags above
     chunks = []
     with subprocess.Popen(cmd, cwd=cfg.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as proc:
