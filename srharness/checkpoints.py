@@ -9,7 +9,6 @@ read as bytes onto the CPU). Any other global is refused, naming the file and th
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import pickle
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from srharness.errors import SrHarnessError
+from srharness.fileio import sha256_file  # also srharness.checkpoints.sha256_file for its callers
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER (pre-zip format)
 NESTED_KEYS = ("state_dict", "model", "params_ema", "params", "net")
@@ -55,26 +55,6 @@ def known_checkpoints() -> dict[str, KnownCheckpoint]:
     header, body = rows[0], rows[1:]
     assert header == ["model", "scale", "sha256", "bytes", "identified_as"], header
     return {r[2]: KnownCheckpoint(r[0], int(r[1]), r[2], int(r[3]), r[4]) for r in body}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-_FILE_DIGESTS: dict = {}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, memoised per (path, size, mtime): a rewritten file is hashed again."""
-    st = Path(path).stat()
-    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if memo not in _FILE_DIGESTS:
-        _FILE_DIGESTS[memo] = sha256_file(Path(path))
-    return _FILE_DIGESTS[memo]
 
 
 def identify(path: Path) -> KnownCheckpoint | None:

@@ -14,6 +14,7 @@ is reported as ENOSPC for the path.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import errno
 import os
 import re
@@ -233,3 +234,25 @@ def atomic_write_text(path: str | Path, text: str, **kw) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding=kw.pop("encoding", "utf-8"), **kw)
     return Path(path)
+
+
+# ---------------------------------------------------------------- file digests
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_FILE_DIGESTS: dict = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, memoised per (path, size, mtime): a rewritten file is hashed again."""
+    st = Path(path).stat()
+    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _FILE_DIGESTS:
+        _FILE_DIGESTS[memo] = sha256_file(Path(path))
+    return _FILE_DIGESTS[memo]

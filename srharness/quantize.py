@@ -58,7 +58,7 @@ def _home(fp32_path: Path) -> tuple[Path, str]:
     if _CACHE_DIR is None:
         return fp32_path.parent, fp32_path.stem
     import onnxruntime
-    from srharness.checkpoints import file_digest
+    from srharness.fileio import file_digest
     h = hashlib.sha256(f"{file_digest(fp32_path)} {onnxruntime.__version__}".encode())
     h.update(Path(__file__).read_bytes())
     return _CACHE_DIR, f"{fp32_path.stem}-{h.hexdigest()[:16]}"
