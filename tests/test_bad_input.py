@@ -1490,7 +1490,7 @@ def _onnx_case(cid: str, build: Callable[[Path], None] | None, expect: tuple[str
             build(tmp / "model" / "m.onnx")
         (tmp / "plug.py").write_text(ONNX_PLUGIN.replace("{tmp}", str(tmp)).replace("{extra}", extra))
     return Case(cid, "onnx", argv=["eval", "hostile-onnx", "--sr-plugin", "{tmp}/plug.py", "--backend", "ort",
-                                   "--work-dir", "{tmp}/work", "--images", "camera", "--json"],
+                                   "--work-dir", "{tmp}/work", "--dataset", "embedded", "--images", "camera", "--json"],
                 setup=setup, expect=expect, context=_plugin_context, **kw)
 
 
@@ -1691,7 +1691,7 @@ def _protocol_file(text: str | bytes, name: str = "p.yaml"):
 
 def _protocol_eval(text: str):
     """A protocol file through `srharness eval --protocol FILE` (the CLI path)."""
-    return ["eval", "srcnn", "--protocol", "{tmp}/p.yaml", "--images", "camera", "--work-dir", "{tmp}/work"]
+    return ["eval", "srcnn", "--protocol", "{tmp}/p.yaml", "--dataset", "embedded", "--images", "camera", "--work-dir", "{tmp}/work"]
 
 
 def _yaml_link(name: str, target: str):
@@ -1838,7 +1838,7 @@ add(
     Case("cache-env-read-only", "cache", call=_cache_env, env={"SRHARNESS_EXPORT_CACHE": "/proc/srharness-cache"},
          expect=("SRHARNESS_EXPORT_CACHE", "/proc/srharness-cache", "writable")),
     Case("cache-env-is-file-eval", "cache", setup=_write("f", "x"), env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f"},
-         argv=["eval", "srcnn", "--backend", "ort", "--images", "camera", "--work-dir", "{tmp}/work"],
+         argv=["eval", "srcnn", "--backend", "ort", "--dataset", "embedded", "--images", "camera", "--work-dir", "{tmp}/work"],
          expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f")),
     Case("cache-env-is-fifo", "cache", setup=_fifo("f"), call=_cache_env, env={"SRHARNESS_EXPORT_CACHE": "{tmp}/f"},
          expect=("SRHARNESS_EXPORT_CACHE", "{tmp}/f")),
@@ -1854,7 +1854,7 @@ add(
          expect=("{tmp}/run", "No space")),
     Case("enospc-eval-work-dir", "cache", context=_enospc("torch.onnx.export"),
          env={"SRHARNESS_EXPORT_CACHE": "{tmp}/cache"},
-         argv=["eval", "srcnn", "--backend", "ort", "--images", "camera", "--work-dir", "{tmp}/work"],
+         argv=["eval", "srcnn", "--backend", "ort", "--dataset", "embedded", "--images", "camera", "--work-dir", "{tmp}/work"],
          expect=("{tmp}/cache", "No space")),
     Case("enospc-summary-json", "cache", context=_enospc("os.replace"),
          call=lambda tmp: __import__("srharness.report", fromlist=["x"]).write_json_atomic(tmp / "s.json", {}),
@@ -1887,7 +1887,7 @@ def _legacy_two_classes(name: str):
 
 add(
     Case("legacy-pickle-lists-all-classes", "leftover", setup=_legacy_two_classes("net.pth"),
-         argv=["eval", "srcnn", "--weights", "{tmp}/net.pth", "--images", "camera"],
+         argv=["eval", "srcnn", "--weights", "{tmp}/net.pth", "--dataset", "embedded", "--images", "camera"],
          expect=("{tmp}/net.pth", "lapsrn.Net", "lapsrn.Block", "--allow-pickle-class lapsrn.Net,lapsrn.Block")),
     _golden_case("golden-defaults-exceeds-tolerance",
                  _g("  rule: {type: relative, tolerance: 0.01, sides: one-sided}\n",

@@ -115,7 +115,10 @@ def _worker(folder, marker_dir, out):
     Path(out).write_text(ev.cache)
 
 
-def test_two_workers_compute_one_entry_once(tmp_path):
+def test_two_workers_compute_one_entry_once(tmp_path, monkeypatch):
+    # spawned children import this module by its name (tests.test_eval_cache) with the parent's
+    # sys.path, which pytest's importlib mode leaves without the clone's root
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     ctx = multiprocessing.get_context("spawn")
     markers = tmp_path / "markers"
     markers.mkdir()
