@@ -101,7 +101,9 @@ def test_config_paths_resolve_against_the_config_folder(tmp_path):
     ("suites: [test_demo.py\n", r"not valid YAML"),
     ("- a list\n", r"expected a mapping"),
 ])
-def test_config_errors_name_the_file_and_field(tmp_path, text, message):
+def test_config_errors_name_the_file_and_field(tmp_path, text, message, monkeypatch):
+    # the file's own values are what is judged: $SRHARNESS_DATA_DIR (set in CI) would win over data_dir
+    monkeypatch.delenv("SRHARNESS_DATA_DIR", raising=False)
     (tmp_path / "test_demo.py").write_text(PASSING)
     path = tmp_path / "nightly.yaml"
     path.write_text(text)
