@@ -139,10 +139,8 @@ def run(args) -> int:
     return 0
 
 
-SSIM_WINDOW = 11   # metrics.ssim: Gaussian 11x11, valid
-
-
 def _min_side(protocol, scale: int) -> tuple[int, str]:
+    from srharness.metrics import SSIM_WINDOW   # the one definition, beside the SSIM it bounds
     """The smallest HR side a protocol can score: modcrop, then its shave on both sides, then
     the SSIM window must still fit."""
     try:
