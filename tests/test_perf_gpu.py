@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from srharness import perf_gpu as pg
-from srharness.perf_gpu import GpuOptions, GpuPerfConfig, HostTimer
+from srharness.perf_gpu import GpuPerfConfig, HostTimer
+from srharness.runners.device import GpuOptions
 
 
 class FakeClock:

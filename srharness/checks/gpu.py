@@ -151,7 +151,8 @@ class GpuChecks(ModelChecks):
         from srharness.perf import device_lock
         from srharness.deploy import guide_shape
         from srharness.deploy.pipeline import deploy_pipeline
-        from srharness.perf_gpu import GpuUnavailable, measure_pipeline
+        from srharness.perf_gpu import measure_pipeline
+        from srharness.runners.device import GpuUnavailable
         _require_cuda()
         backend, options = timing_variants()[variant]
         config = gpu_perf_config()

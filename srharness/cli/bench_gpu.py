@@ -15,7 +15,7 @@ import json
 
 
 def add_gpu_arguments(p) -> None:
-    from srharness.perf_gpu import COMPILE_MODES, PRECISIONS
+    from srharness.runners.device import COMPILE_MODES, PRECISIONS
     g = p.add_argument_group("GPU backends (torch-cuda, torch-cuda-fp16, torch-cuda-bf16, ort-cuda, ort-trt, tensorrt)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="fp32 | fp16 | bf16 for a bare GPU backend name (default fp32; tensorrt fp16)")
@@ -66,7 +66,8 @@ def run_gpu(args) -> int:
     from srharness.cli import CliError
     from srharness.perf import DEFAULT_UNSTABLE_CV, device_lock
     from srharness.deploy.pipeline import deploy_pipeline, resolve_backend, timing_variants
-    from srharness.perf_gpu import GpuOptions, GpuPerfConfig, GpuUnavailable, measure_pipeline
+    from srharness.perf_gpu import GpuPerfConfig, measure_pipeline
+    from srharness.runners.device import GpuOptions, GpuUnavailable
 
     batches = _batches(args)
     try:

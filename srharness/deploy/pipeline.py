@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srharness.perf_gpu import PRECISIONS, GpuOptions, require_cuda
+from srharness.runners.device import PRECISIONS, GpuOptions, require_cuda
 
 GPU_BACKENDS = ("torch-cuda", "torch-cuda-fp16", "torch-cuda-bf16", "ort-cuda", "ort-trt", "tensorrt")
 
