@@ -57,19 +57,9 @@ VARIANT_BACKENDS = ("ort-fp16", "ort-int8-minmax", "ort-int8-entropy")
 
 
 def _crops(spec, shape, data_dir, n=FIDELITY_IMAGES) -> list[np.ndarray]:
-    """n NCHW inputs on the model's range: centre crops of real images (Y for 1-channel models)."""
-    from srharness.data.colour import matlab_y
-    from srharness.data.datasets import load_dataset
-    ds = load_dataset("set5", data_dir) if data_dir is not None else load_dataset("embedded")
-    h, w = shape
-    out = []
-    for sample in list(ds)[:n]:
-        rgb = sample.hr()
-        top, left = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
-        crop = rgb[top:top + h, left:left + w]
-        planes = matlab_y(crop)[None] if spec.in_channels == 1 else crop.transpose(2, 0, 1)
-        out.append((planes[None].astype(np.float32) / 255.0 * spec.input_range).astype(np.float32))
-    return out
+    """n NCHW inputs on the model's range: centre crops of real images (srharness.deploy.real_inputs)."""
+    from srharness.deploy import real_inputs
+    return real_inputs(shape, data_dir, n, in_channels=spec.in_channels, input_range=spec.input_range)
 
 
 def _bicubic_stand_in(spec, scale):

@@ -79,6 +79,28 @@ def make_input(spec, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> n
     return (rng.random((batch, spec.in_channels, h, w), dtype=np.float32) * spec.input_range).astype(np.float32)
 
 
+def real_inputs(shape: tuple[int, int], data_dir=None, n: int = 3, *, in_channels: int = 3,
+                input_range: float = 1.0) -> list[np.ndarray]:
+    """n NCHW float32 inputs on [0, input_range]: centre crops of real photos, the first n images
+    of Set5 (`data_dir`) or, with no data dir, of the embedded dataset; Y (MATLAB) for 1-channel
+    models. A crop larger than an image is refused (a smaller crop would be a wrong figure)."""
+    from srharness.data.colour import matlab_y
+    from srharness.data.datasets import load_dataset
+    ds = load_dataset("set5", data_dir) if data_dir is not None else load_dataset("embedded")
+    h, w = (int(d) for d in shape)
+    out = []
+    for sample in list(ds)[:n]:
+        rgb = sample.hr()
+        if rgb.shape[0] < h or rgb.shape[1] < w:
+            raise UsageError(f"{ds.name}/{sample.name} is {rgb.shape[0]}x{rgb.shape[1]}: no {h}x{w} crop of it; "
+                             "ask for a smaller crop", subject=f"{h}x{w}")
+        top, left = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
+        crop = rgb[top:top + h, left:left + w]
+        planes = matlab_y(crop)[None] if in_channels == 1 else crop.transpose(2, 0, 1)
+        out.append(np.ascontiguousarray(planes[None].astype(np.float32) / 255.0 * input_range, dtype=np.float32))
+    return out
+
+
 def guide_shape(spec) -> tuple[int, int]:
     return tuple(_spec(spec).guide_input_shape[2:])
 

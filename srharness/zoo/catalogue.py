@@ -11,6 +11,14 @@ from __future__ import annotations
 # rows that are not SR (1x restoration) but whose opset-9 census the issue names
 RESTORATION = frozenset({"SAFMNBCIE", "SCUNet", "MixDehazeNet", "FFTformer"})
 
+# the smallest input side a row is judged at, where the default (32, or spandrel's size rule) is
+# too small for the design. GRL pads its input to a multiple of its pad size (64 for the window 32 /
+# stripe 64 that spandrel detects) with reflect padding, which fails below half that; its forward
+# catches the error and retries with constant padding, and torch.jit's tracer (the ONNX exporter)
+# does not survive an exception caught inside the traced forward: SIGSEGV in
+# TracingState::getOutput at 32x32 (torch 2.13), a clean export at 64x64.
+MIN_SIDE = {"GRL": 64}
+
 # small configurations: fewest blocks / narrowest features the constructor accepts that keep
 # each block type (attention, upsampler) of the published design
 CATALOGUE: tuple[tuple[str, str, str, dict], ...] = (
@@ -31,8 +39,11 @@ CATALOGUE: tuple[tuple[str, str, str, dict], ...] = (
     ("DAT", "DAT", "DAT", dict(embed_dim=48, depth=[2], num_heads=[2], split_size=[2, 4], upscale=2)),
     ("RGT", "RGT", "RGT", dict(embed_dim=48, depth=[2], num_heads=[2], upscale=2)),
     ("CRAFT", "CRAFT", "CRAFT", dict(embed_dim=48, depths=[1, 1], num_heads=[2, 2], upscale=2)),
+    # window and stripe sizes are not in a GRL state_dict (non-persistent buffers): spandrel detects
+    # an SR checkpoint as window 32, stripe 64 (the official SR models' values); built so, the row's
+    # network is the detected one
     ("GRL", "GRL", "GRL", dict(embed_dim=16, depths=[1, 1], num_heads_window=[2, 2], num_heads_stripe=[2, 2],
-                               upscale=2, upsampler="pixelshuffledirect", window_size=8)),
+                               upscale=2, upsampler="pixelshuffledirect", window_size=32, stripe_size=[64, 64])),
     ("FDAT", "FDAT", "FDAT", dict(embed_dim=24, num_groups=1, depth_per_group=2, num_heads=2, scale=2, mid_dim=16)),
     ("OmniSR", "OmniSR", "OmniSR", dict(num_feat=16, up_scale=2)),
     ("DITN", "DITN", "DITN", dict(dim=24, ITL_blocks=1, SAL_blocks=1, upscale=2)),

@@ -8,14 +8,18 @@ Columns (each a measurement, or "-" with the reason in `notes`):
   VDSR by this counter: 87.2 GFLOPs (43.6 G multiply-adds); the guides' "96.805 GFLOPs" counts more.
 - export at opsets 9/11/13/17 (torch's legacy exporter, the one that honours the opset): ok, or the
   first unsupported op as the exporter names it.
-- ort: onnxruntime fp32 vs torch on a real image (max abs, PSNR, data range 1).
+- ort: onnxruntime fp32 vs torch on real images: a centre crop of each Set5 image (the embedded
+  photos without a data dir; srharness.deploy.real_inputs), max abs over all, and the worst
+  image's PSNR (data range 1; the `fidelity` tolerance's statistic, srharness.statistics).
 - d2s: DepthToSpace rewritten to Reshape/Transpose/Reshape (srharness.export) where the opset-17
   graph has it, the rewritten graph vs torch.
-- fp16: torch half precision: inf/NaN in any module's output (overflow), then PSNR vs fp32.
-- int8: onnxruntime QDQ per-channel MinMax (srharness.quantize) PSNR vs torch, and its CPU time
-  ratio fp32/int8 (> 1: int8 faster).
-- dynamic: one export with dynamic H, W run at a second size vs torch at that size.
-- tiled: srharness.protocols.run_tiled vs the whole image.
+- fp16: torch half precision on the same crops: inf/NaN in any module's output (overflow), then
+  the worst PSNR vs fp32.
+- int8: onnxruntime QDQ per-channel MinMax (srharness.quantize), calibrated on the crops, worst
+  PSNR vs torch, and its CPU time ratio fp32/int8 (> 1: int8 faster).
+- dynamic: one export with dynamic H, W run at a second size vs torch at that size (a crop of the
+  first image).
+- tiled: srharness.protocols.run_tiled vs the whole image (a 3x3-tile crop of the first image).
 - will not compile on: hardware whose op profile (srharness/zoo/op_profiles/*.yaml) names an op or
   pattern of the graph the hardware's guide would export (its opset).
 Every row ends pass / fail / not judged with the reason. Bounds: srharness/tolerances.yaml
@@ -39,12 +43,7 @@ OPSETS = (9, 11, 13, 17)
 FLOP_SHAPE = (1, 3, 256, 256)
 COLUMNS = ("arch", "purpose", "scale", "params", "gflops_256", "op9", "op11", "op13", "op17", "ort", "d2s",
            "fp16", "int8", "int8_speed", "dynamic", "tiled", "will_not_compile_on", "verdict")
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
-
+IMAGES = 5   # agreement crops: one of each Set5 image
 
 def _round_up(x: int, m: int) -> int:
     return -(-x // m) * m
@@ -62,34 +61,15 @@ def _first_op(message: str) -> str:
     return message.split(": ", 2)[-1][:80]
 
 
-def test_image(data_dir, side: int) -> tuple[np.ndarray, str]:
-    """1x3xSxS float32 in 0..1 from a real photo: Set5's butterfly when the data dir has Set5, else
-    the 'embedded' dataset's first colour image (scikit-image), with where it came from. Half-size
-    (an LR-like input), centre crop."""
-    from PIL import Image
-
-    from srharness.data.datasets import DatasetError, load_dataset
-    reason = ""
-    try:
-        ds = load_dataset("set5", data_dir) if data_dir else None
-    except DatasetError as exc:
-        ds, reason = None, f"set5 unavailable ({str(exc)[:80]})"
-    if ds is None:
-        reason = reason or "no data dir"
-        ds = load_dataset("embedded")
-    samples = list(ds)
-    sample = next((s for s in samples if s.name == "butterfly"), None) or \
-        next(s for s in samples if np.asarray(s.hr()).ndim == 3)
-    img = np.asarray(sample.hr())[..., :3]
-    where = f"{ds.name} {sample.name}" + (f" ({reason}: not Set5)" if reason else "")
-    img = np.asarray(Image.fromarray(img).resize((img.shape[1] // 2, img.shape[0] // 2), Image.BICUBIC))
-    h, w = img.shape[:2]
-    if min(h, w) < side:
-        img = np.asarray(Image.fromarray(img).resize((max(w, side), max(h, side)), Image.BICUBIC))
-        h, w = img.shape[:2]
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    crop = img[y0:y0 + side, x0:x0 + side].astype(np.float32) / 255.0
-    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None]), f"{where}, half size, centre crop {side}x{side}"
+def test_inputs(data_dir, side: int) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """(the agreement crops: side x side of each of the first IMAGES images, a 3side x 3side crop of
+    the first for tiling and dynamic shapes, where they came from), all by srharness.deploy.real_inputs."""
+    from srharness.deploy import real_inputs
+    crops = real_inputs((side, side), data_dir, IMAGES)
+    big = real_inputs((3 * side, 3 * side), data_dir, 1)[0]
+    where = "Set5" if data_dir is not None else "embedded photos (no data dir: not Set5)"
+    return crops, big, (f"{where}: centre crops {side}x{side} of {len(crops)} images; tiling and dynamic H/W "
+                        f"on a {3 * side}x{3 * side} crop of the first")
 
 
 def _build(pkg: str, cls: str, kwargs: dict):
@@ -123,8 +103,9 @@ def _flops(model, shape) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def _fp16(model, x: np.ndarray, ref: np.ndarray) -> tuple[str, str | None, float | None]:
-    """(cell, overflow note, psnr): every module output checked for inf/NaN in half precision."""
+def _fp16(model, xs: list[np.ndarray], refs: list[np.ndarray]) -> tuple[str, str | None, float | None]:
+    """(cell, overflow note, worst psnr): every module output checked for inf/NaN in half precision."""
+    from srharness.tolerances import tolerance
     import copy
 
     import torch
@@ -140,13 +121,13 @@ def _fp16(model, x: np.ndarray, ref: np.ndarray) -> tuple[str, str | None, float
     handles = [mod.register_forward_hook(hook) for mod in m.modules()]
     try:
         with torch.no_grad():
-            y = m(torch.from_numpy(x).half())
+            ys = [m(torch.from_numpy(x).half()).float().numpy() for x in xs]
     finally:
         for h in handles:
             h.remove()
     if bad:
         return f"overflow in {bad[0]}", f"fp16: inf/NaN first in {bad[0]} ({len(bad)} module outputs)", None
-    p = _psnr(y.float().numpy(), ref)
+    p = tolerance("fidelity").measure(ys, refs, 1.0)
     return f"{p:.1f} dB", None, p
 
 
@@ -209,27 +190,36 @@ def _quiet_fds():
             os.close(fd)
 
 
-def judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None, quiet: bool = True) -> dict:
-    """One row of the table (never raises: a step that cannot run says why in notes)."""
+def judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None, quiet: bool = True,
+          stage_file=None) -> dict:
+    """One row of the table (never raises: a step that cannot run says why in notes). stage_file:
+    each step's name is written there before it starts, so that a crash of the process (a segfault
+    in torch's tracer) is named by its step (`_run_row`)."""
+    def stage(name: str) -> None:
+        if stage_file:
+            Path(stage_file).write_text(name, encoding="utf-8")
     if not quiet:
-        return _judge(row, pkg, cls, kwargs, data_dir, work_dir)
+        return _judge(row, pkg, cls, kwargs, data_dir, work_dir, stage)
     with _quiet_fds():
-        return _judge(row, pkg, cls, kwargs, data_dir, work_dir)
+        return _judge(row, pkg, cls, kwargs, data_dir, work_dir, stage)
 
 
-def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None) -> dict:
+def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=None, stage=lambda name: None) -> dict:
     import torch
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     from srharness.export import ExportError, export_onnx, op_census
     from srharness.protocols import run_tiled
     from srharness.tolerances import tolerance
+    from srharness.zoo.catalogue import MIN_SIDE
     from srharness.zoo.profiles import will_not_compile
     fidelity = tolerance("fidelity")
+    agree = lambda outs, refs: fidelity.measure(outs, refs, 1.0)   # the floor's own statistic (worst image)
     out: dict = {c: "-" for c in COLUMNS}
     out.update(arch=row, config=kwargs, notes=[], checks={})
     notes, checks = out["notes"], out["checks"]
     t0 = time.perf_counter()
+    stage("build (spandrel class, then detection from its state_dict)")
     try:
         desc = _build(pkg, cls, kwargs)
     except Exception as exc:
@@ -243,35 +233,38 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
     out.update(purpose=str(desc.purpose), scale=scale, detected=desc.architecture.id,
                params=sum(p.numel() for p in model.parameters()),
                size_rule=f"min {req.minimum}, multiple of {mult}")
-    side = _round_up(max(32, int(req.minimum or 0)), mult)
-    x, source = test_image(data_dir, 3 * side)
+    side = _round_up(max(MIN_SIDE.get(row, 32), int(req.minimum or 0)), mult)
+    xs, x, source = test_inputs(data_dir, side)
     out["image"] = source
-    xs = np.ascontiguousarray(x[:, :, :side, :side])
+    stage("flops")
     try:
         out["gflops_256"] = round(_flops(model, FLOP_SHAPE), 3)
     except Exception as exc:
         notes.append(f"flops: {type(exc).__name__}: {str(exc)[:100]}")
     in_ch = int(desc.input_channels)
+    stage("torch forward")
     try:
         with torch.no_grad():
-            y = model(torch.tensor(xs))  # a copy: spandrel's RCAN scales its input in place
+            ys = [model(torch.tensor(a)) for a in xs]  # copies: spandrel's RCAN scales its input in place
     except Exception as exc:
         out.update(verdict="fail", reason=f"torch forward fails on a {side}x{side} input (spandrel's size rule: "
                                           f"{out['size_rule']}): {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         checks["forward"] = "fail"
         return _finish(out, t0)
-    if not isinstance(y, torch.Tensor):
-        out.update(verdict="fail", reason=f"forward returns a {type(y).__name__}, not one image tensor: no single "
+    if not all(isinstance(y, torch.Tensor) for y in ys):
+        kind = next(type(y).__name__ for y in ys if not isinstance(y, torch.Tensor))
+        out.update(verdict="fail", reason=f"forward returns a {kind}, not one image tensor: no single "
                                           "ONNX output to deploy")
         checks["forward"] = "fail"
         return _finish(out, t0)
-    ref = y.numpy()
+    refs = [y.numpy() for y in ys]
     work = Path(work_dir or tempfile.mkdtemp(prefix="srh-zoo-"))
     work.mkdir(parents=True, exist_ok=True)
     censuses: dict[int, dict] = {}
     paths: dict[int, Path] = {}
     for op in OPSETS:
         path = work / f"{row}-op{op}.onnx"
+        stage(f"ONNX export at opset {op} (torch.jit trace)")
         try:
             r = export_onnx(model, path, opset=op, shape=(side, side), in_channels=in_ch)
             censuses[op], paths[op] = r.op_census, path
@@ -284,15 +277,17 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
         return _finish(out, t0)
     best = max(censuses)
     out["opset_used"] = best
+    stage(f"onnxruntime fp32 (opset {best})")
     try:
-        _, run32 = _ort(paths[best], xs)
-        got = run32(xs)
-        p = _psnr(got, ref)
-        out["ort"] = f"{float(np.abs(got - ref).max()):.1e} / {p:.0f} dB"
+        _, run32 = _ort(paths[best], xs[0])
+        got = [run32(a) for a in xs]
+        p = agree(got, refs)
+        out["ort"] = f"{max(float(np.abs(g - r).max()) for g, r in zip(got, refs)):.1e} / {p:.0f} dB"
         checks["ort"] = "pass" if p >= fidelity.floor("ort") else "fail"
     except Exception as exc:
         _failed(out, checks, "ort", exc)
     if censuses[best].get("DepthToSpace"):
+        stage("DepthToSpace rewrite")
         try:
             import onnx
 
@@ -302,8 +297,8 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
             rewrite_depth_to_space(proto)
             rp = work / f"{row}-op{best}-rewritten.onnx"
             onnx.save(proto, str(rp))
-            _, runr = _ort(rp, xs)
-            p = _psnr(runr(xs), ref)
+            _, runr = _ort(rp, xs[0])
+            p = agree([runr(a) for a in xs], refs)
             left = op_census(proto).get("DepthToSpace", 0)
             out["d2s"] = f"{n} rewritten, {p:.0f} dB" + (f", {left} left" if left else "")
             checks["d2s"] = "pass" if p >= fidelity.floor("ort") and not left else "fail"
@@ -311,8 +306,9 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
             _failed(out, checks, "d2s", exc)
     else:
         out["d2s"] = "n/a (none)"
+    stage("fp16 (torch half)")
     try:
-        cell, note, p = _fp16(model, xs, ref)
+        cell, note, p = _fp16(model, xs, refs)
         out["fp16"] = cell
         if note:
             notes.append(note)
@@ -320,39 +316,42 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
     except Exception as exc:   # an op with no half kernel on the CPU: onnxruntime's fp16 graph instead
         notes.append(f"fp16: torch half has no CPU kernel here ({str(exc).splitlines()[0][:80]}); "
                      "onnxruntime fp16 (srharness.quantize.to_fp16) measured instead, per-activation overflow not checked")
+        stage("fp16 (onnxruntime fp16 graph)")
         try:
             from srharness.quantize import to_fp16
-            _, run16 = _ort(to_fp16(paths[best], work / f"{row}-fp16.onnx"), xs)
-            got16 = run16(xs).astype(np.float32)
-            if not np.isfinite(got16).all():
+            _, run16 = _ort(to_fp16(paths[best], work / f"{row}-fp16.onnx"), xs[0])
+            got16 = [run16(a).astype(np.float32) for a in xs]
+            if not all(np.isfinite(g).all() for g in got16):
                 out["fp16"], p = "ort-fp16 output inf/NaN", None
             else:
-                p = _psnr(got16, ref)
+                p = agree(got16, refs)
                 out["fp16"] = f"{p:.1f} dB (ort-fp16)"
             checks["fp16"] = "pass" if p is not None and p >= fidelity.floor("ort-fp16") else "fail"
         except Exception as exc2:
             _failed(out, checks, "fp16", exc2)
     if best >= 13:
+        stage("int8 QDQ (onnxruntime quantization)")
         try:
             from srharness.quantize import to_int8
-            q = to_int8(paths[best], [xs], calibrate_mode="max", out_path=work / f"{row}-int8.onnx")
-            _, run8 = _ort(q, xs)
-            p = _psnr(run8(xs), ref)
+            q = to_int8(paths[best], xs, calibrate_mode="max", out_path=work / f"{row}-int8.onnx")
+            _, run8 = _ort(q, xs[0])
+            p = agree([run8(a) for a in xs], refs)
             out["int8"] = f"{p:.1f} dB"
             checks["int8"] = "pass" if p >= fidelity.floor("ort-int8-minmax") else "fail"
-            out["int8_speed"] = f"{_time(run32, xs) / _time(run8, xs):.2f}x"
+            out["int8_speed"] = f"{_time(run32, xs[0]) / _time(run8, xs[0]):.2f}x"
         except Exception as exc:
             _failed(out, checks, "int8", exc)
     else:
         out["int8"] = "n/a (QDQ per-channel needs opset >= 13)"
+    stage(f"dynamic H/W export at opset {best} (torch.jit trace)")
     try:
         dp = work / f"{row}-op{best}-dyn.onnx"
         export_onnx(model, dp, opset=best, shape=(side, side), dynamic=True, in_channels=in_ch)
         x2 = np.ascontiguousarray(x[:, :, :side + mult * max(1, 8 // mult), :2 * side])
         with torch.no_grad():
             ref2 = model(torch.tensor(x2)).numpy()
-        _, rund = _ort(dp, xs)
-        p = _psnr(rund(x2), ref2)
+        _, rund = _ort(dp, xs[0])
+        p = agree([rund(x2)], [ref2])
         out["dynamic"] = f"ok at {x2.shape[2]}x{x2.shape[3]} ({p:.0f} dB)" if p >= fidelity.floor("ort") else \
             f"wrong at {x2.shape[2]}x{x2.shape[3]} ({p:.0f} dB)"
         checks["dynamic"] = "pass" if p >= fidelity.floor("ort") else "fail"
@@ -360,8 +359,9 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
         msg = _ort_error(exc)
         out["dynamic"] = "fails: " + (f"shape baked in ({msg})" if "Reshape" in msg else msg)
         checks["dynamic"] = "fail"
+    stage("tiled vs whole (torch)")
     try:
-        tiled_floor = tolerance("tiled_agreement").floor("fp32")
+        tiled_agreement = tolerance("tiled_agreement")
         ov = _round_up(16, mult)
         step = side
         tile = step + 2 * ov
@@ -371,12 +371,13 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
         run = lambda a: model(torch.tensor(a)).numpy()
         with torch.no_grad():
             whole, tiled = run(xt), run_tiled(run, xt, scale, tile, overlap=ov, multiple=mult)
-        p = _psnr(tiled, whole)
-        out["tiled"] = f"{p:.0f} dB (tile {tile}, overlap {ov})" if math.isfinite(p) else f"exact (tile {tile}, overlap {ov})"
-        checks["tiled"] = "pass" if p >= tiled_floor else "fail"
+        p = tiled_agreement.measure([tiled], [whole], 1.0)
+        out["tiled"] = f"exact (tile {tile}, overlap {ov})" if p == math.inf else f"{p:.0f} dB (tile {tile}, overlap {ov})"
+        checks["tiled"] = "pass" if p >= tiled_agreement.floor("fp32") else "fail"
     except Exception as exc:
         out["tiled"] = f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
         checks["tiled"] = "fail"
+    stage("op profiles")
     blocked = will_not_compile(censuses, failed={op: out[f"op{op}"] for op in OPSETS if op not in censuses})
     out["will_not_compile_on"] = "; ".join(f"{hw}: {why}" for hw, why in blocked.items()) or "none known"
     out["hardware"] = blocked
@@ -401,24 +402,41 @@ def _run_row(name: str, data_dir, work: Path, timeout: float) -> dict:
     """One row in its own process: a crash (segfault in an exporter) or a hang costs that row only."""
     import subprocess
     import sys
-    out_file = work / f"{name}.json"
+    out_file, stage_file = work / f"{name}.json", work / f"{name}.stage"
     work.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "srharness.zoo.table", name, "--out", str(out_file), "--work-dir", str(work / name)]
+    cmd = [sys.executable, "-m", "srharness.zoo.table", name, "--out", str(out_file), "--work-dir", str(work / name),
+           "--stage-file", str(stage_file)]
     if data_dir:
         cmd += ["--data-dir", str(data_dir)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {"arch": name, "verdict": "not judged", "reason": f"did not finish in {timeout:.0f} s (row timeout)",
-                "seconds": round(time.perf_counter() - t0, 1)}
+        return {"arch": name, "verdict": "not judged", "reason": f"{_stage_of(stage_file)} did not finish in "
+                f"{timeout:.0f} s (row timeout)", "seconds": round(time.perf_counter() - t0, 1)}
     if proc.returncode != 0 or not out_file.is_file():
         tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or [""]
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
-        return {"arch": name, "verdict": "not judged", "reason": f"its process died ({how}; a crash in torch or the "
-                f"exporter, not a finding about the graph): {tail[0][:160]}",
+        how = _signal_name(-proc.returncode) if proc.returncode < 0 else f"exit {proc.returncode}"
+        return {"arch": name, "verdict": "not judged", "reason": f"{_stage_of(stage_file)} crashed with {how} (the "
+                f"row's own process; a crash in torch, not a finding about the graph){': ' + tail[0][:160] if tail[0] else ''}",
                 "seconds": round(time.perf_counter() - t0, 1)}
     return json.loads(out_file.read_text())
+
+
+def _stage_of(stage_file: Path) -> str:
+    """The step a row's process had reached (judge's stage file)."""
+    try:
+        return stage_file.read_text(encoding="utf-8").strip() or "its first step"
+    except OSError:
+        return "its start (before the first step)"
+
+
+def _signal_name(number: int) -> str:
+    import signal
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def build_table(data_dir=None, only=None, workers: int = 2, work_dir=None, timeout: float = ROW_TIMEOUT_S) -> list[dict]:
@@ -452,9 +470,10 @@ def _main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--data-dir")
     p.add_argument("--work-dir")
+    p.add_argument("--stage-file")
     a = p.parse_args(argv)
     entry = next(e for e in CATALOGUE if e[0] == a.row)
-    row = judge(*entry, data_dir=a.data_dir, work_dir=a.work_dir)
+    row = judge(*entry, data_dir=a.data_dir, work_dir=a.work_dir, stage_file=a.stage_file)
     Path(a.out).write_text(to_json([row])[1:-1].strip() or "{}")
     return 0
 

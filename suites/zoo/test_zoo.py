@@ -124,14 +124,14 @@ def test_builtin_rcan_matches_spandrel_rcan(sr_data_dir):
     (`x *= rgb_range`), so it is always handed a copy (srharness.zoo.detect._copy_inputs)."""
     from spandrel import ModelLoader
 
+    from srharness.deploy import real_inputs
     from srharness.models import build_model
-    from srharness.zoo.table import test_image
     ours = build_model("rcan", 2)          # the registry's full RCAN x2 (10 groups x 20 blocks, 64 features)
     sd = ours.state_dict()
     desc = ModelLoader(device="cpu").load_from_state_dict(sd)
     assert desc.architecture.id == "RCAN" and desc.scale == 2
     assert set(desc.model.state_dict()) == set(sd), "key layout differs"
-    x, _ = test_image(sr_data_dir, 48)
+    (x,) = real_inputs((48, 48), sr_data_dir, 1)
     xt = torch.from_numpy(x)
     with torch.no_grad():
         a = ours(xt * 255.0) / 255.0
