@@ -207,3 +207,31 @@ def test_a_result_holding_several_figures_lists_them_all_and_leads_with_its_verd
     assert "benchmark x2" in conventions and "benchmark x4" in conventions
     table = (tmp_path / "results" / result["attachments"][0]["source"]).read_text()
     assert table.count("<tr>") == 4 and 'name="srharness-height"' in table
+
+
+SECTION_TEST = '''
+from srharness import report
+
+def test_table(record_property):
+    record_property(*report.section("Deployability table", "<table><tr><td>Compact</td></tr></table>",
+                                    {"summary": {"rows": 1}, "rows": [{"arch": "Compact", "verdict": "pass"}]}))
+'''
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_a_section_is_its_own_report_page_and_in_the_summary(tmp_path, workers):
+    """report.section: an Allure global attachment (the first page's attachments, beside the
+    conformance matrix) and the summary JSON's sections[name], from an xdist worker too."""
+    (tmp_path / "test_demo.py").write_text(SECTION_TEST)
+    summary = tmp_path / "summary.json"
+    cmd = [sys.executable, "-m", "pytest", "test_demo.py", "-p", "srharness.plugin", "-p", "srharness.report",
+           "-p", "no:cacheprovider", "--rootdir", str(tmp_path), f"--alluredir={tmp_path / 'results'}",
+           f"--sr-summary-json={summary}", *workers]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(summary.read_text())
+    assert doc["sections"]["Deployability table"]["rows"] == [{"arch": "Compact", "verdict": "pass"}]
+    (globals_doc,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*-globals.json")]
+    (att,) = globals_doc["attachments"]
+    assert att["name"] == "Deployability table" and att["type"] == "text/html"
+    assert "Compact" in (tmp_path / "results" / att["source"]).read_text()

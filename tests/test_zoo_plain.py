@@ -10,7 +10,7 @@ from srharness.zoo.profiles import profiles, will_not_compile
 
 def test_every_profile_op_has_a_source():
     found = profiles()
-    assert {"ascend", "vacc", "tensorrt"} <= set(found)
+    assert {"ascend", "vacc", "tensorrt-8.4", "tensorrt-8.5", "tensorrt-10.0"} <= set(found)
     for hw, prof in found.items():
         assert prof["guide_opset_source"].strip(), hw
         for op in prof["ops"]:
@@ -24,7 +24,12 @@ def test_will_not_compile_reads_the_census_at_the_guide_opset():
                 13: {"Conv": 3, "DepthToSpace": 1, "Mod": 1}}
     got = will_not_compile(censuses)
     assert "ascend" not in got            # the guide's opset-9 graph has no DepthToSpace
-    assert "Mod at opset 13" in got["tensorrt"]
+    assert "Mod at opset 13" in got["tensorrt-8.4"]      # TensorRT 8.4's matrix: Mod N, up to opset 13
+    assert "tensorrt-10.0" not in got
+    # TensorRT 8.5 parses opset 17 but marks LayerNormalization N (torch's opset-17 layer_norm); 8.6 and 10.0 do not
+    got = will_not_compile({17: {"MatMul": 4, "LayerNormalization": 2}})
+    assert "LayerNormalization at opset 17" in got["tensorrt-8.5"] and "7029da028fcd" in got["tensorrt-8.5"]
+    assert "tensorrt-10.0" not in got and got["tensorrt-8.4"].startswith("no graph at opset <= 13")
     got = will_not_compile({11: {"DepthToSpace": 1}}, failed={9: "fails: Pad"})
     assert got["ascend"] == "no graph at opset <= 9 (fails: Pad)"
     assert got["vacc"].startswith("no graph at opset <= 9")

@@ -219,7 +219,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     outcomes = {k: len(stats.get(k, [])) for k in ("passed", "failed", "skipped", "error", "xfailed", "xpassed")}
     session = getattr(terminalreporter, "_session", None)
     status = session.exitstatus if session is not None else exitstatus
-    summary = summary_document(verdicts, outcomes, int(status), identity=state.get("identity"), skipped=skipped)
+    sections = report.sections_of(getattr(rep, "user_properties", ()) for reps in stats.values() for rep in reps)
+    summary = summary_document(verdicts, outcomes, int(status), identity=state.get("identity"), skipped=skipped,
+                               sections=sections)
     summary["compare"] = compare
     summary["require_figures"] = state.get("require_figures", {"required": False})
     summary["failures"] = state.get("failures", [])

@@ -125,6 +125,33 @@ def attach_latency_plot(name: str, latencies_ms: Sequence[float]) -> None:
                   attachment_type=allure.attachment_type.PNG)
 
 
+# The user property that carries a report section from a test (xdist ships user properties to the
+# controller) into the summary JSON's "sections" (srharness.pytest_plugin.report).
+SECTION_PROPERTY = "sr_report_section"
+
+
+def section(name: str, html_text: str, data: Any) -> tuple[str, str]:
+    """A section of its own: on the report's first page, beside the conformance matrix (an Allure
+    global attachment, when the report is being written), and in the summary JSON under
+    sections[name]. Returns the user property the summary takes it from: hand it to pytest's
+    `record_property(*report.section(...))`. `data` must be JSON (no NaN/inf)."""
+    if _active:
+        import allure
+        allure.global_attach(html_text, name=name, attachment_type=allure.attachment_type.HTML)
+    return SECTION_PROPERTY, json.dumps({"name": name, "data": data}, allow_nan=False)
+
+
+def sections_of(user_properties: Iterable[Iterable[tuple[str, str]]]) -> dict[str, Any]:
+    """name -> data of every section recorded (each report's user properties; a name seen twice keeps the last)."""
+    out: dict[str, Any] = {}
+    for props in user_properties:
+        for name, value in props:
+            if name == SECTION_PROPERTY:
+                doc = json.loads(value)
+                out[doc["name"]] = doc["data"]
+    return out
+
+
 def attach_verdict_table(name: str, verdicts: Sequence[Verdict]) -> None:
     """Measured vs golden with the rule and the verdict, as an HTML table and a CSV file."""
     if not _active or not verdicts:

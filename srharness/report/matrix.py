@@ -139,7 +139,8 @@ def changed_findings(verdicts: Sequence[Verdict]) -> list[Verdict]:
 
 
 def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exitstatus: int,
-                     identity: dict[str, Any] | None = None, skipped: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+                     identity: dict[str, Any] | None = None, skipped: Sequence[dict[str, str]] = (),
+                     sections: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: everything the report side needs, from the verdicts and the run's identity."""
     from srharness.registry import replacements
     return {
@@ -155,6 +156,8 @@ def summary_document(verdicts: Sequence[Verdict], outcomes: dict[str, int], exit
         "not_judged": coverage_account(verdicts),
         "skipped_tests": list(skipped),
         "verdicts": [{**v.to_dict(), "figure_key": figure_key(v)} for v in verdicts],
+        # sections of their own (srharness.report.section): e.g. "Deployability table"
+        "sections": dict(sections or {}),
     }
 
 

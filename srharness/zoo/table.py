@@ -490,6 +490,37 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+VERDICT_STYLE = {"pass": ("#d8f3dc", "#1b5e20"), "fail": ("#ffcdd2", "#b71c1c"), "not judged": ("#e0e0e0", "#424242")}
+SECTION = "Deployability table"   # its name in the report and in the summary JSON's sections
+
+
+def html_page(rows: list[dict]) -> str:
+    """The table as one self-contained HTML page (the report's section): the summary line, then a
+    row per architecture, the verdict coloured, the hardware it will not compile on, the reason."""
+    import html
+
+    from srharness.report import height_meta
+    esc = lambda v: html.escape("" if v is None else str(v))
+    head = "".join(f"<th>{esc(c)}</th>" for c in (*SHOWN, "reason"))
+    body = []
+    for r in rows:
+        bg, fg = VERDICT_STYLE.get(str(r.get("verdict")), VERDICT_STYLE["not judged"])
+        cells = "".join(f'<td style="background:{bg};color:{fg};font-weight:bold">{esc(r.get(c, "-"))}</td>'
+                        if c == "verdict" else f"<td>{esc(r.get(c, '-'))}</td>" for c in SHOWN)
+        body.append(f"<tr>{cells}<td class='why'>{esc(r.get('reason', ''))}</td></tr>")
+    style = ("body{font:12px system-ui,sans-serif;margin:6px}h1{font-size:15px;margin:0 0 4px}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 5px;text-align:left;"
+             "vertical-align:top}th{background:#eee;position:sticky;top:0}td.why{min-width:260px}"
+             ".muted{color:#555}")
+    line = summary(rows)["line"]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{height_meta(90 + 44 * (len(rows) + 1))}"
+            f"<style>{style}</style></head><body><h1>{esc(SECTION)}</h1><p>{esc(line)}</p>"
+            "<p class='muted'>spandrel's own classes, small configurations, random weights: the graph, not the "
+            "weights. How to read it: README, 'Is my model deployable?'; bounds: srharness/tolerances.yaml; "
+            "op profiles (each with its vendor document): srharness/zoo/op_profiles/.</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>")
+
+
 def to_json(rows: list[dict]) -> str:
     def safe(v):
         if isinstance(v, float) and not math.isfinite(v):

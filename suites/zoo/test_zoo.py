@@ -169,11 +169,15 @@ def table(sr_data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_deployability_table(table, sr_record):
+def test_deployability_table(table, sr_record, record_property):
+    """The table, a section of its own: the report's first page (beside the conformance matrix) and
+    the summary JSON's sections["Deployability table"]; one verdict per architecture besides."""
     from srharness import report
     from srharness.records import Verdict
-    from srharness.zoo.table import markdown, summary
+    from srharness.zoo.table import SECTION, html_page, markdown, summary, to_json
     rows = {r["arch"]: r for r in table}
+    page = html_page(table)
+    record_property(*report.section(SECTION, page, {"summary": summary(table), "rows": json.loads(to_json(table))}))
     report.attach_text("deployability table (Markdown)", markdown(table))
     report.attach_json("deployability table", table)
     for r in table:
