@@ -6,6 +6,7 @@ from __future__ import annotations
 # the owners of the protocol table (and, below, hardware and backends) hand their register
 # functions to srharness.registry when imported; loading this plugin first makes them all present
 import srharness.protocols  # noqa: F401
+import srharness.zoo  # noqa: F401  (provides registry.register_checkpoint; spandrel is imported only on use)
 
 
 def _net(module: str, cls: str):

@@ -64,7 +64,9 @@ FIGURE_KEYS = {
 }
 REQUIRED_FIGURE_KEYS = ("id", "metric", "unit", "value", "source")
 RULE_KEYS = {"type": str, "tolerance": (int, float), "sides": str, "better": str}
-FILE_KEYS = {"model", "defaults", "figures"}
+FILE_KEYS = {"model", "weights", "defaults", "figures"}
+WEIGHTS_KEYS = {"file": str, "sha256": str}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_KEYS = {"scale", "rule", "dataset", "protocol", "hardware", "backend", "precision", "unit", "conditions"}
 _EPS = 1e-12  # float noise only; tolerances are never widened
 MAX_FILE_BYTES = 1 << 20      # the largest golden file today is ~20 KB
@@ -167,6 +169,7 @@ class Golden:
     compared_with: str | None = None
     expected_verdict: str | None = None
     file: str = ""
+    weights: str | None = None   # the checkpoint a golden file names (`weights:`), resolved; its model detected
 
     def judge(self, measured: float) -> RuleResult:
         return self.rule.judge(measured, self.value, self.unit)
@@ -297,6 +300,9 @@ def load_file(path: str | Path) -> list[Golden]:
         raise GoldenError(f"{path}: unknown top-level key(s) {', '.join(map(repr, sorted(unknown)))}; "
                           f"allowed: {', '.join(sorted(FILE_KEYS))}")
     model = doc.get("model")
+    weights = None
+    if doc.get("weights") is not None:
+        model, weights = _weights_model(path, doc["weights"], model)
     if not isinstance(model, str):
         raise GoldenError(f"{path}: top-level 'model' (a registry name such as rdn) is missing")
     defaults = doc.get("defaults") or {}
@@ -360,9 +366,45 @@ def load_file(path: str | Path) -> list[Golden]:
         merged.setdefault("model", model)
         for kind in ("model", "protocol", "hardware", "backend"):
             _check_name(kind, merged.get(kind), where, path)
-        out.append(Golden(rule=rule, conditions=conditions, file=str(path),
+        out.append(Golden(rule=rule, conditions=conditions, file=str(path), weights=weights,
                           **{k: (float(v) if k == "value" else v) for k, v in merged.items()}))
     return out
+
+
+def _weights_model(path: Path, raw, model) -> tuple[str, str]:
+    """(model name, checkpoint path) of a golden file's `weights:` -- `FILE` or {file: FILE, sha256:
+    HEX}, FILE relative to the golden file: a checkpoint with no model code, read by the safe loader
+    and detected as `srharness eval --weights FILE` detects it (srharness.zoo, the srharness[zoo]
+    extra). A given sha256 must be the file's; a given `model` must be the name it is detected as."""
+    from srharness.errors import SrHarnessError
+    from srharness.fileio import file_digest
+    from srharness.registry import register_checkpoint
+    if isinstance(raw, str):
+        raw = {"file": raw}
+    if not isinstance(raw, dict):
+        raise GoldenError(f"{path}: weights: give a checkpoint file, or {{file: FILE, sha256: HEX}}, not {raw!r}")
+    _check_types("weights", raw, WEIGHTS_KEYS, path)
+    if not (raw.get("file") or "").strip():
+        raise GoldenError(f"{path}: weights: 'file' (a checkpoint path relative to this golden file) is missing")
+    weights = (path.parent / Path(raw["file"]).expanduser()).resolve()
+    if not weights.is_file():
+        raise GoldenError(f"{path}: weights: {weights} is not a file (the path is relative to the golden file)")
+    sha = raw.get("sha256")
+    if sha is not None:
+        if not _SHA256.fullmatch(sha):
+            raise GoldenError(f"{path}: weights: sha256 {sha!r} is not 64 lowercase hex digits")
+        actual = file_digest(weights)
+        if actual != sha:
+            raise GoldenError(f"{path}: weights: {weights} has sha256 {actual}, the golden says {sha}: not the "
+                              "checkpoint these figures were recorded with (restore it, or record the figures again)")
+    try:
+        spec, _ = register_checkpoint(weights, replace=False)
+    except SrHarnessError as exc:        # hostile pickle, unknown architecture, no srharness[zoo]
+        raise GoldenError(f"{path}: weights: {exc}") from None
+    if model is not None and model != spec.name:
+        raise GoldenError(f"{path}: model {model!r}: its weights {raw['file']} are detected as {spec.name!r}; "
+                          f"write model: {spec.name} (or leave model out)")
+    return spec.name, str(weights)
 
 
 def check_file(path: str | Path) -> list[Golden]:

@@ -172,6 +172,9 @@ class ModelSpec:
     # a folder shipped with the model's package, searched (same patterns) after the weights dir;
     # relative to the registering module's folder
     bundled_weights: str | None = None
+    # a spec made from one checkpoint file (srharness.zoo): `--weights auto` is that file, wherever the
+    # weights dir is (the spec's builder already holds its weights; this makes every check say so)
+    weights_file: str | None = None
     cpu_perf_shape: tuple[int, int] | None = None   # CPU perf checks: H x W when the guide's is too slow here
     int8_cpu_check: bool = True    # False: the CPU suite skips int8 calibration of this model (too slow)
     graph_partition: bool = False  # vamc needs its graph partition (the RCAN family)
@@ -227,6 +230,8 @@ class ModelSpec:
 
     def weight_candidates(self, weights_dir, scale: int) -> list[Path]:
         """Files `--weights auto` tries, in order: the weights dir's, then the bundled folder's."""
+        if self.weights_file:
+            return [Path(self.weights_file)]
         stem = self.name.replace("-", "_")
         out = []
         for root in (weights_dir, self.bundled_weights):
@@ -265,6 +270,13 @@ def register_model(spec: ModelSpec, *, replace_existing: bool = False) -> ModelS
 
 def get_model(name: str) -> ModelSpec:
     return MODELS.get_entry(name)
+
+
+def register_checkpoint(path, **kwargs):
+    """(ModelSpec, what was detected) of a checkpoint with no model code: srharness.zoo's
+    register_checkpoint, handed in with `provide` (a golden naming its `weights` comes here without
+    importing the zoo, which sits above it)."""
+    return _provider("checkpoint")(path, **kwargs)
 
 
 # ---------------------------------------------------------------- protocols, backends, hardware

@@ -55,6 +55,11 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="DIR"),
     Setting("sr_weights_dir", "SRHARNESS_WEIGHTS_DIR", "checkpoints (`<model>/*.pth`); default `<data dir>/weights`",
             flag="--sr-weights-dir", cli="--weights-dir", yaml="weights_dir", kind="path", metavar="DIR"),
+    Setting("sr_weights", "SRHARNESS_WEIGHTS", "a checkpoint with no model code (`.pth` / `.safetensors` of a public "
+            "SR architecture; the `srharness[zoo]` extra): read by the safe loader, its architecture detected, a model "
+            "registered for it (as the CLI's `--weights FILE` with no MODEL) and the generic checks run on it; with no "
+            "test path pytest runs srharness's `checkpoint` suite", flag="--sr-weights", yaml="weights", kind="path",
+            metavar="FILE"),
     Setting("sr_golden_dir", "SRHARNESS_GOLDEN_DIR", "golden YAML files; default the project's `golden/`, else "
             "srharness's published figures", flag="--sr-golden-dir", cli="--golden-dir", yaml="golden_dir",
             kind="path", metavar="DIR"),

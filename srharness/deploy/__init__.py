@@ -138,6 +138,8 @@ def weights_label(spec, path: Path | None) -> str:
     spec = _spec(spec)
     if not spec.has_torch:
         return f"the ONNX file {spec.onnx}"
+    if path is None and spec.weights_file:      # a spec detected from a checkpoint has no random init
+        return f"{spec.weights_file} (the checkpoint its architecture was detected from)"
     return str(path) if path else RANDOM_INIT
 
 

@@ -25,6 +25,7 @@ class NightlyConfig:
     data_dir: Path | None = None
     weights_dir: Path | None = None
     golden_dir: Path | None = None
+    weights: Path | None = None     # a checkpoint with no model code (pytest's --sr-weights)
     out_dir: Path = Path("out/nightly")
     single_file: bool = False
     workers: str | None = None      # None: no xdist; "auto" or a number
@@ -54,7 +55,7 @@ class NightlyConfig:
         return self.out_dir / "summary.json"
 
 
-KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_dir", "golden_dir", "out_dir",
+KNOWN_KEYS = {"suites", "require", "markers", "keyword", "data_dir", "weights_dir", "golden_dir", "weights", "out_dir",
               "single_file", "workers", "report_name", "pytest_args", "require_figures", "compare_fail"}
 
 
@@ -124,6 +125,21 @@ def load_config(path: str | Path) -> NightlyConfig:
             raise NightlyConfigError(f"{s.env}={value} (beats {where} field '{key}'): {p} is not a directory")
         return p
 
+    def setting_file(key: str) -> Path | None:
+        """A file of the settings table (`weights`): the same precedence and relative paths as setting_dir."""
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise NightlyConfigError(f"{where}: field '{key}' must be a path, got {raw[key]!r}")
+        s = next(s for s in settings.SETTINGS if s.yaml == key)
+        value, source = settings.resolve_from(s.name, yaml=raw.get(key), yaml_where=str(where))
+        if value is None:
+            return None
+        base = path.parent if source == "yaml" else Path.cwd()
+        p = (base / os.path.expandvars(os.path.expanduser(value))).resolve()
+        if not p.is_file():
+            named = f"{where}: field '{key}'" if source == "yaml" else f"{s.env}={value} (beats {where} field '{key}')"
+            raise NightlyConfigError(f"{named}: {p} is not a file (fix the path or remove it)")
+        return p
+
     suites = str_list("suites", required=True)
     if not suites:
         raise NightlyConfigError(f"{where}: field 'suites' is empty; list at least one suite folder or test file")
@@ -169,7 +185,7 @@ def load_config(path: str | Path) -> NightlyConfig:
     return NightlyConfig(
         path=path, suites=suites, require=require, markers=raw.get("markers"), keyword=raw.get("keyword"),
         data_dir=setting_dir("data_dir"), weights_dir=setting_dir("weights_dir"),
-        golden_dir=setting_dir("golden_dir"), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
+        golden_dir=setting_dir("golden_dir"), weights=setting_file("weights"), out_dir=directory("out_dir", False) or (path.parent / "out/nightly"),
         single_file=single, workers=None if workers in (None, 0) else str(workers),
         report_name=raw.get("report_name") or "srharness nightly", pytest_args=str_list("pytest_args", False),
         require_figures=require_figures, compare_fail=compare_fail)

@@ -27,7 +27,7 @@ def pytest_command(cfg: NightlyConfig) -> list[str]:
     if cfg.keyword:
         cmd += ["-k", cfg.keyword]
     for flag, value in (("--sr-data-dir", cfg.data_dir), ("--sr-weights-dir", cfg.weights_dir),
-                        ("--sr-golden-dir", cfg.golden_dir)):
+                        ("--sr-golden-dir", cfg.golden_dir), ("--sr-weights", cfg.weights)):
         if value is not None:
             cmd.append(f"{flag}={value}")
     if cfg.workers:

@@ -54,6 +54,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     our options are still unknown, so it takes DIR for a test path (rootdir: a common ancestor of
     DIR and the project, no ini file, no golden/). Now that the options are known, settle it again
     from the real test paths, as pytest would have, ini file's addopts included."""
+    from srharness.pytest_plugin import checkpoint
+    checkpoint.add_suite_when_no_path(early_config, parser, args)   # --sr-weights FILE and no path
     _resettle_rootdir(early_config, parser, args)
     return (yield)
 
@@ -155,6 +157,8 @@ def _configure(config) -> None:
         if value is not None and not Path(value).is_dir():
             flag, env, _ = OPTIONS[name]
             raise pytest.UsageError(f"{flag} / {env}: {value} is not a directory")
+    from srharness.pytest_plugin import checkpoint
+    checkpoint.configure(config)        # --sr-weights FILE: detected, registered, its suite collected
     from srharness.checks.hardware import check_shape_env
     check_shape_env()   # SRHARNESS_HW_SHAPE=bad stops the session here, not inside a fixture
     golden_dir = get_option(config, "sr_golden_dir")

@@ -52,6 +52,10 @@ from srharness.zoo.detect import (  # noqa: E402  (detect uses the errors define
     register_checkpoint,
 )
 
+from srharness.registry import provide  # noqa: E402
+
+provide("checkpoint", register_checkpoint)    # srharness.registry.register_checkpoint (goldens' weights)
+
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "EXTRA",

@@ -36,7 +36,8 @@ def override(match: str, **fields) -> None:
     spandrel architecture id ("ESRGAN") or a spec name ("esrgan-realesrgan_x4plus"); a spec name
     wins over its architecture's entry."""
     from srharness.registry import ModelSpec, RegistryError
-    known = set(ModelSpec.__dataclass_fields__) - {"name", "builder", "registered_by", "convert_state_dict"}
+    known = set(ModelSpec.__dataclass_fields__) - {"name", "builder", "registered_by", "convert_state_dict",
+                                                   "weights_file"}
     bad = sorted(set(fields) - known)
     if bad:
         raise RegistryError(f"srharness.zoo.override({match!r}): {', '.join(bad)} is not a ModelSpec field one may "
@@ -131,19 +132,37 @@ def _test_side(det: DetectedCheckpoint, at_least: int = 32) -> int:
     return -(-side // det.multiple_of) * det.multiple_of
 
 
-def register_checkpoint(path, *, name: str | None = None):
+_MEMO: dict[tuple, tuple] = {}     # (file, size, mtime, name) -> (spec, det): a golden read again re-detects nothing
+
+
+def register_checkpoint(path, *, name: str | None = None, replace: bool = True):
     """Detect a checkpoint's architecture and register a ModelSpec for it (once per file and name):
-    rgb LR input in 0..1, the detected scale, input_multiple from the size requirements. A spec of
-    that name a user plugin registered already is returned as it is."""
+    rgb LR input in 0..1, the detected scale, input_multiple from the size requirements, `--weights
+    auto` = this file. A spec of that name a user plugin registered already is returned as it is.
+    The one path from a checkpoint to a model: the CLI (`--weights FILE`, no MODEL), pytest
+    (`--sr-weights FILE`) and a golden naming its `weights` all come here. replace=False (pytest,
+    goldens): another checkpoint already registered under the same name is a ZooError instead of
+    being replaced in the middle of a run."""
     from srharness.registry import MODELS, ModelSpec, register_model
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, name)
+    except OSError:
+        key = None                    # load_state_dict names the problem
+    if key in _MEMO and MODELS.get(_MEMO[key][0].name) is _MEMO[key][0]:
+        return _MEMO[key]
     det, desc = detect_checkpoint(path)
     name = name or spec_name(det)
     if name in MODELS and MODELS[name].registered_by != __name__:
         return MODELS[name], det      # a user plugin's own spec of that name wins
+    taken = MODELS.get(name)
+    if not replace and taken is not None and taken.weights_file and taken.reference != _reference(det):
+        raise ZooError(f"{det.path}: model name {name} is already the checkpoint {taken.weights_file} (a different "
+                       f"file: {taken.reference}); rename one of the files", subject=str(det.path))
     if det.in_channels != det.out_channels or det.in_channels not in (1, 3):
         raise ZooError(f"{det.path}: {det.architecture} maps {det.in_channels} to {det.out_channels} channels; "
                        "srharness evaluates RGB (3->3) or Y (1->1) models", subject=str(det.path))
-    spandrel = require_spandrel()
     if det.square:
         raise ZooError(f"{det.path}: {det.architecture} needs square inputs; not supported yet", subject=str(det.path))
     model = desc.model
@@ -160,14 +179,23 @@ def register_checkpoint(path, *, name: str | None = None):
     side = _test_side(det)
     fields = dict(
         name=name, builder=build, scales=(det.scale,),
-        reference=f"spandrel {spandrel.__version__} {det.architecture_name}, detected from {det.path.name} "
-                  f"sha256 {det.sha256[:12]}",
+        reference=_reference(det), weights_file=str(det.path.resolve()),
         in_channels=det.in_channels, input_range=1.0, upsamples=det.scale > 1,
         guide_input_shape=(1, det.in_channels, _test_side(det, GUIDE_SIDE), _test_side(det, GUIDE_SIDE)),
         guide_opset=DEFAULT_OPSET, guide_protocol="benchmark", input_multiple=det.multiple_of,
-        test_shape=(side, side), param_count={det.scale: det.params}, int8_cpu_check=False,
+        test_shape=(side, side), param_count={det.scale: det.params},
+        # the builder holds the file's weights: its bytes are part of every export's cache key
+        source_files=(str(det.path.resolve()),),
         convert_state_dict=convert)
     fields.update(_OVERRIDES.get(det.architecture, {}))
     fields.update(_OVERRIDES.get(name, {}))
     spec = register_model(ModelSpec(**fields), replace_existing=True)
+    if key is not None:
+        _MEMO[key] = (spec, det)
     return spec, det
+
+
+def _reference(det: DetectedCheckpoint) -> str:
+    spandrel = require_spandrel()
+    return (f"spandrel {spandrel.__version__} {det.architecture_name}, detected from {det.path.name} "
+            f"sha256 {det.sha256[:12]}")
