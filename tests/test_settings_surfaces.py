@@ -124,3 +124,31 @@ def test_nightly_require_and_compare_rules_follow_the_same_order(monkeypatch, tm
     monkeypatch.setenv("SRHARNESS_REQUIRE", "nope")
     with pytest.raises(nightly.NightlyConfigError, match="SRHARNESS_REQUIRE: unknown hardware nope"):
         nightly.load_config(path)
+
+
+def test_nightly_weights_file_follows_the_same_order(monkeypatch, tmp_path):
+    """The nightly's `weights` (a checkpoint with no model code, pytest's --sr-weights): relative to
+    the config file, beaten by $SRHARNESS_WEIGHTS (relative to the current folder), a missing file named."""
+    import yaml
+
+    from srharness import nightly
+    (tmp_path / "test_demo.py").write_text("def test_ok():\n    pass\n")
+    (tmp_path / "a.pth").write_bytes(b"x")
+    (tmp_path / "b.pth").write_bytes(b"x")
+    path = tmp_path / "nightly.yaml"
+    path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cpu"], "weights": "a.pth"}))
+    monkeypatch.delenv("SRHARNESS_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path.parent)
+    cfg = nightly.load_config(path)
+    assert cfg.weights == tmp_path / "a.pth"
+    assert f"--sr-weights={tmp_path / 'a.pth'}" in nightly.pytest_command(cfg)
+    monkeypatch.setenv("SRHARNESS_WEIGHTS", str(Path(tmp_path.name) / "b.pth"))
+    assert nightly.load_config(path).weights == tmp_path / "b.pth"
+    monkeypatch.setenv("SRHARNESS_WEIGHTS", "gone.pth")
+    with pytest.raises(nightly.NightlyConfigError, match=r"SRHARNESS_WEIGHTS=gone.pth \(beats .*weights'\): .*gone.pth "
+                                                         r"is not a file"):
+        nightly.load_config(path)
+    monkeypatch.delenv("SRHARNESS_WEIGHTS")
+    path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cpu"], "weights": "nope.pth"}))
+    with pytest.raises(nightly.NightlyConfigError, match=r"field 'weights': .*nope.pth is not a file"):
+        nightly.load_config(path)
