@@ -25,6 +25,7 @@ class Setting:
     kind: str = "text"            # text | path | flag | int | float
     default: Any = None
     metavar: str = ""
+    many: bool = False            # a comma-separated list: its CLI flag may also be given more than once
 
     def convert(self, value: Any, where: str) -> Any:
         """`value` as this setting's kind; a UsageError naming where it came from otherwise."""
@@ -77,12 +78,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sr_compare_fail", "SRHARNESS_COMPARE_FAIL", "fail when a figure got worse than the previous archived "
             "run by more than this, e.g. `fps:10%,psnr:0.05dB` (needs --sr-history-dir)", flag="--sr-compare-fail",
             yaml="compare_fail", metavar="RULES"),
-    Setting("sr_plugin", "SRHARNESS_PLUGINS", "comma-separated modules (importable from the rootdir, or `.py` paths) "
+    Setting("sr_plugin", "SRHARNESS_PLUGINS", "comma-separated modules (importable from pytest's rootdir or the CLI's current "
+            "folder, or `.py` paths) "
             "that register models, protocols, backends or hardware (srharness.registry)", flag="--sr-plugin",
-            cli="--sr-plugin", metavar="MODULE,..."),
+            cli="--sr-plugin", metavar="MODULE,...", many=True),
     Setting("sr_allow_pickle_class", "SRHARNESS_ALLOW_PICKLE_CLASSES", "comma-separated module.Class names a "
             "trusted legacy full-model pickle may reference (read as inert stubs, never executed), e.g. lapsrn.Net",
-            flag="--sr-allow-pickle-class", cli="--allow-pickle-class", metavar="MOD.CLS,..."),
+            flag="--sr-allow-pickle-class", cli="--allow-pickle-class", metavar="MOD.CLS,...", many=True),
     Setting("sr_diagnose_on_fail", "SRHARNESS_DIAGNOSE_ON_FAIL", "when a compiled CPU variant's figure fails its "
             "rule: `localise` attaches the per-layer error table and plot (srharness.diagnose, about a minute for "
             "VDSR); `repair` also searches the smallest higher-precision node set and records before/after "
@@ -194,9 +196,24 @@ def pytest_options() -> dict[str, tuple]:
     for s in SETTINGS:
         if s.flag:
             extra = ({"action": "store_true"},) if s.kind == "flag" else ()
-            # argparse expands % in help texts ("fps:10%")
-            out[s.name] = (s.flag, s.env, s.help.replace("`", "").replace("%", "%%"), *extra)
+            out[s.name] = (s.flag, s.env, _help_text(s), *extra)
     return out
+
+
+def _help_text(s: Setting) -> str:
+    return s.help.replace("`", "").replace("%", "%%")      # argparse expands % in help texts ("fps:10%")
+
+
+def cli_option(name: str, default: Any = None) -> tuple[str, dict]:
+    """(flag, argparse keywords) of a setting's srharness CLI option: the table's help and metavar,
+    its environment twin named, default None so that `resolve` applies flag > env > default (a
+    global option repeated under each command passes argparse.SUPPRESS)."""
+    s = setting(name)
+    if not s.cli:
+        raise KeyError(f"{name}: no CLI flag in srharness.settings.SETTINGS")
+    help = f"{_help_text(s)} [env {s.env}{'; repeatable' if s.many else ''}]"
+    return s.cli, {"default": default, "metavar": s.metavar or None, "help": help,
+                   **({"action": "append"} if s.many else {})}
 
 
 def markdown_table() -> str:

@@ -84,6 +84,39 @@ def test_onnx_only_model(tmp_path, monkeypatch):
         del MODELS["onnx-only"]
 
 
+
+def test_weights_auto_on_an_onnx_only_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    """`--weights auto` asks for an official checkpoint an ONNX-only model cannot have: a one-line
+    error naming the model, its file and the fix, in eval and export; without --weights it runs."""
+    import json
+
+    import torch
+    from srharness.cli import main
+    from srharness.deploy import DeployError, resolve_weights
+    onnx = tmp_path / "user.onnx"
+    torch.onnx.export(_tiny_net(2).eval(), (torch.rand(1, 1, 8, 8),), str(onnx), opset_version=13, dynamo=False,
+                      input_names=["input"], output_names=["output"], dynamic_axes={"input": {2: "h", 3: "w"}})
+    monkeypatch.delitem(MODELS, "onnx-only", raising=False)
+    spec = register_model(ModelSpec(name="onnx-only", builder=None, onnx=str(onnx), **TINY))
+    try:
+        assert resolve_weights("auto", spec, 2, required=False) is None     # the checks' "if there is one"
+        with pytest.raises(DeployError, match="ONNX-only"):
+            resolve_weights("auto", spec, 2)
+        eval_args = ["eval", "onnx-only", "--scale", "2", "--dataset", "embedded", "--images", "camera"]
+        for argv in (eval_args + ["--weights", "auto"], ["export", "onnx-only", "--weights", "auto", "-o",
+                                                            str(tmp_path / "x.onnx")]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.count("\n") == 0 and "Traceback" not in err, err
+            assert f"--weights auto: onnx-only is an ONNX-only model ({onnx})" in err and "drop --weights" in err
+        assert not (tmp_path / "x.onnx").exists()
+        assert main(eval_args + ["--json"]) == 0                        # no --weights: its own file, by ort
+        out = json.loads(capsys.readouterr().out)
+        assert out["backend"] == "ort" and out["weights"] == f"the ONNX file {onnx}"
+    finally:
+        del MODELS["onnx-only"]
+
+
 PLUGIN = textwrap.dedent('''
     from torch import nn
     from srharness.registry import ModelSpec

@@ -152,3 +152,41 @@ def test_nightly_weights_file_follows_the_same_order(monkeypatch, tmp_path):
     path.write_text(yaml.safe_dump({"suites": ["test_demo.py"], "require": ["cpu"], "weights": "nope.pth"}))
     with pytest.raises(nightly.NightlyConfigError, match=r"field 'weights': .*nope.pth is not a file"):
         nightly.load_config(path)
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_diagnose_outside_a_clone_finds_the_weights_dir_and_the_published_golden(tmp_path, monkeypatch, capsys,
+                                                                                  how):
+    """Issue 19's wheel case without building a wheel (.ci/wheel runs the real one): from a folder with
+    no golden/ and no data dir, with srharness's files where a wheel keeps them (resources.base_dir),
+    `srharness diagnose` takes the weights dir from $SRHARNESS_WEIGHTS_DIR or --weights-dir and judges
+    by the published golden's rule, not "(no golden)"."""
+    import shutil
+
+    import srharness.diagnose
+    from srharness import resources
+    from srharness.deploy import resolve_weights
+    from srharness.diagnose.run import figure_rule
+    from srharness.models import get_model_spec
+    from srharness.cli import main
+    bundle = tmp_path / "site-packages" / "srharness" / "_bundle"
+    shutil.copytree(REPO / "golden", bundle / "golden")
+    monkeypatch.setattr(resources, "base_dir", lambda: bundle)
+    (tmp_path / "w" / "vdsr").mkdir(parents=True)
+    (tmp_path / "w" / "vdsr" / "vdsr_state_dict.pth").write_bytes(b"")     # found by name; not loaded here
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    for var in ("SRHARNESS_DATA_DIR", "SRHARNESS_WEIGHTS_DIR", "SRHARNESS_GOLDEN_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    if how == "env":
+        monkeypatch.setenv("SRHARNESS_WEIGHTS_DIR", str(tmp_path / "w"))
+    seen = []
+    monkeypatch.setattr(srharness.diagnose, "diagnose", lambda cfg, **kw: seen.append(cfg) or {})
+    args = ["diagnose", "vdsr", "--scale", "4", "--backend", "ort-fp16", "--weights", "auto", "--json"]
+    assert main(args + (["--weights-dir", str(tmp_path / "w")] if how == "flag" else [])) == 0
+    cfg, = seen
+    assert resolve_weights(cfg.weights, "vdsr", 4, weights_dir=settings.weights_dir(cfg.weights_dir, cfg.data_dir)) \
+        == tmp_path / "w" / "vdsr" / "vdsr_state_dict.pth"
+    text = figure_rule(cfg, get_model_spec("vdsr"), "vdsr-vacc", "fp16")[2]
+    assert "rule of golden vdsr/x4/set5/psnr/vacc-fp16" in text, text
+    capsys.readouterr()

@@ -62,7 +62,8 @@ def test_an_unknown_statistic_names_the_file_and_key(tmp_path):
         statistics.statistic("nope")
 
 
-@pytest.mark.parametrize("path", ["checks/hardware.py", "checks/gpu.py", "checks/accuracy.py", "perf_gpu"])
+@pytest.mark.parametrize("path", ["checks/hardware.py", "checks/gpu.py", "checks/accuracy.py", "checks/__init__.py",
+                                  "perf_gpu"])
 def test_agreement_callers_compute_no_psnr_of_their_own(path):
     """They take the statistic from the tolerance's name: no PSNR formula, no metrics.psnr, no
     floor table of their own."""

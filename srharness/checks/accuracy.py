@@ -35,7 +35,6 @@ from srharness import report
 from srharness.deploy import VARIANT_OPSET
 from srharness.models import get_model_spec
 from srharness.records import Verdict
-from srharness.statistics import per_pair_psnr
 from srharness.tolerances import tolerance
 from srharness.checks import ModelChecks
 
@@ -114,22 +113,14 @@ class AccuracyChecks(ModelChecks):
         refs, outs = [ref.run(x) for x in inputs], [variant.run(x) for x in inputs]
         for a, b in zip(refs, outs):
             assert a.shape == b.shape, f"{backend}: output shape {b.shape}, {reference_name} {a.shape}"
-        worst = FIDELITY.measure(outs, refs, spec.input_range)
-        scores = per_pair_psnr(outs, refs, spec.input_range)
         floor = FIDELITY_FLOOR_DB[backend]
-        passed = worst >= floor
         report.label(model=self.model, check="accuracy", backend=backend, precision=precision, hardware="cpu")
-        report.title(f"{self.model} x{self.scale} fidelity {backend} vs {reference_name}: worst {worst:.2f} dB "
-                     f"(floor {floor:g})")
-        metric = "psnr_vs_torch" if spec.has_torch else "psnr_vs_ort_fp32"
-        sr_record(Verdict(model=self.model, check="accuracy", metric=metric, measured=worst, hardware="cpu",
-                          backend=backend, precision=precision, scale=self.scale, protocol="fidelity",
-                          dataset="set5" if sr_data_dir else "embedded", golden=floor, rule=f">= {floor:g} dB (floor)",
-                          passed=passed, unit="dB",
-                          conditions={"shape": list(shape), "images": len(inputs), "weights": weights,
-                                      "opset": VARIANT_OPSET, "per_image_db": [round(s, 3) for s in scores]}))
-        assert passed, (f"{self.model} {backend}: output PSNR vs {reference_name} {worst:.2f} dB below the "
-                        f"{floor:g} dB floor (per image {scores})")
+        self.judge_agreement(sr_record, outs, refs, FIDELITY, floor=floor, what=f"fidelity {backend} vs {reference_name}",
+                             reference=reference_name, backend=backend, precision=precision, hardware="cpu",
+                             metric="psnr_vs_torch" if spec.has_torch else "psnr_vs_ort_fp32",
+                             rule=f">= {floor:g} dB (floor)", dataset="set5" if sr_data_dir else "embedded",
+                             conditions={"shape": list(shape), "images": len(inputs), "weights": weights,
+                                         "opset": VARIANT_OPSET})
 
     # ------------------------------------------------------------------ protocols on embedded images
     def test_protocol_bicubic_baseline(self, sr_record):

@@ -56,7 +56,6 @@ class GpuChecks(ModelChecks):
         from srharness.checks.accuracy import _crops
         from srharness.deploy import deploy
         from srharness.models import get_model_spec
-        from srharness.statistics import per_pair_psnr
         from srharness.tolerances import tolerance
         from srharness.runners.ort_gpu import PROVIDERS
         _require_cuda()
@@ -83,19 +82,12 @@ class GpuChecks(ModelChecks):
             assert took[:1] == [PROVIDERS[backend]], f"{backend}: onnxruntime ran on {took}, not {PROVIDERS[backend]}"
         precision = runner.precision or precision
         agree = tolerance("gpu_agreement")
-        worst = agree.measure(outs, refs, spec.input_range)
-        scores = per_pair_psnr(outs, refs, spec.input_range)
         floor = agree.floor(precision)
-        passed = worst >= floor
-        report.title(f"{self.model} x{self.scale} {backend} vs torch fp32 (CPU): worst {worst:.2f} dB (floor {floor:g})")
-        sr_record(Verdict(model=self.model, check="accuracy", metric="psnr_vs_torch", measured=worst, hardware="cuda",
-                          backend=backend, precision=precision, scale=self.scale, protocol="fidelity",
-                          dataset="set5" if sr_data_dir else "embedded", golden=floor,
-                          rule=f">= {floor:g} dB against torch fp32 on the CPU (agreement floor)", passed=passed,
-                          unit="dB", conditions={"shape": list(shape), "weights": weights,
-                                                 "per_image_db": [round(s, 3) for s in scores],
-                                                 **runner.describe().details}))
-        assert passed, f"{self.model} {backend}: {worst:.2f} dB against torch fp32, below the {floor:g} dB floor"
+        self.judge_agreement(sr_record, outs, refs, agree, floor=floor, what=f"{backend} vs torch fp32 (CPU)",
+                             reference="torch fp32 (CPU)", backend=backend, precision=precision, hardware="cuda",
+                             metric="psnr_vs_torch", rule=f">= {floor:g} dB against torch fp32 on the CPU (agreement floor)",
+                             dataset="set5" if sr_data_dir else "embedded",
+                             conditions={"shape": list(shape), "weights": weights}, details=runner.describe().details)
 
     # ------------------------------------------------------------------ task accuracy
     @pytest.mark.parametrize("backend", GPU_TASK_BACKENDS)

@@ -15,6 +15,25 @@ from srharness import settings
 
 COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
             "farm_node", "diagnose", "compare", "bundle", "new_model", "deployability")
+# The settings (and shared ARGUMENTS) each command takes, by the command as typed. Each option's flag, help, metavar,
+# default and environment twin come from its row in srharness.settings (the one declaration the
+# pytest plugin and the README's option table read too); the command resolves its value there.
+TAKES = {
+    "doctor": ("sr_data_dir", "sr_weights_dir"),
+    "eval": ("weights", "sr_data_dir", "sr_weights_dir"),
+    "export": ("weights", "sr_weights_dir"),
+    "diagnose": ("weights", "sr_data_dir", "sr_weights_dir", "sr_golden_dir"),
+    "deployability": ("sr_data_dir",),
+    "golden list": ("sr_golden_dir",),
+    "golden judge": ("sr_golden_dir",),
+}
+GLOBAL = ("sr_plugin", "sr_allow_pickle_class")   # every command, accepted before or after its name
+# Arguments several commands share that are not settings (no environment twin): declared once here.
+ARGUMENTS = {
+    "weights": ("--weights", {"metavar": "PATH", "help": "checkpoint to load (strict), or 'auto': the model's official "
+                              "checkpoint in the weights dir; default: deterministic random init (said in the output); "
+                              "with no MODEL, a checkpoint whose architecture is detected (srharness[zoo] extra)"}),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,21 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"srharness.cli.{name}").add_parser(sub)
-    # global options, accepted before or after the command
-    _add_global_options(parser, None)
+    for command, names in TAKES.items():
+        add_options(_subcommand(sub, command.split()), names)
+    add_options(parser, GLOBAL)
     for command in sub.choices.values():
-        _add_global_options(command, argparse.SUPPRESS)
+        add_options(command, GLOBAL, default=argparse.SUPPRESS)
     return parser
 
 
-def _add_global_options(parser, default) -> None:
-    parser.add_argument("--sr-plugin", action="append", default=default, metavar="MODULE",
-                        help="module (importable from here, or a .py path) registering models, protocols, backends "
-                             "or hardware; repeatable [env SRHARNESS_PLUGINS, comma-separated]")
-    parser.add_argument("--allow-pickle-class", action="append", default=default, metavar="MODULE.CLASS",
-                        help="a class a trusted legacy full-model pickle may name, read as an inert stub, never "
-                             "executed (e.g. lapsrn.Net); repeatable or comma-separated "
-                             "[env SRHARNESS_ALLOW_PICKLE_CLASSES]")
+def add_options(parser, names, default=None) -> None:
+    for name in names:
+        flag, kwargs = ARGUMENTS[name] if name in ARGUMENTS else settings.cli_option(name, default)
+        parser.add_argument(flag, **kwargs)
+
+
+def _subcommand(sub, words: list[str]) -> argparse.ArgumentParser:
+    """The parser of `srharness WORD [WORD]` (a command, or an action of one such as golden list)."""
+    parser = sub.choices[words[0]]
+    for word in words[1:]:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+    return parser
 
 
 def load_extensions(args) -> None:

@@ -27,15 +27,11 @@ def add_parser(sub):
     p.add_argument("--backend", choices=DIAGNOSABLE_BACKENDS, help="the variant to diagnose")
     p.add_argument("--scale", type=int, default=None)
     p.add_argument("--protocol", help="evaluation protocol (default: the model's guide protocol)")
-    p.add_argument("--dataset", help="set5 | selfexsr | folder | embedded (default: set5 with a data dir)")
-    p.add_argument("--data-dir", help="data folder (default $SRHARNESS_DATA_DIR)")
-    p.add_argument("--weights", help="checkpoint ('auto': the weights dir's official weights); default random init")
-    p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
-                                         "<--data-dir or $SRHARNESS_DATA_DIR>/weights)")
+    p.add_argument("--dataset", help="set5 | selfexsr | folder (the images in --data-dir) | embedded (default: set5 "
+                                     "with a data dir)")
     p.add_argument("--images", help="comma-separated image names (default: all)")
     p.add_argument("--work-dir", help="where ONNX variants are cached (default: ~/.cache/srharness/eval)")
     p.add_argument("--out-dir", help="where the fix files go (default: <work-dir>/diagnose/<model>-x<scale>-<backend>)")
-    p.add_argument("--golden-dir", help="golden YAML folder (default: the project's golden/)")
     p.add_argument("--rule", help="judge by agreement instead of the golden: 'agreement:DB' = PSNR of the "
                                   "variant's output vs torch fp32's >= DB (random-init models)")
     p.add_argument("--kl-bins", type=int, help="Entropy histogram bins (default 2048, as srharness eval)")
@@ -63,9 +59,10 @@ def run(args) -> int:
     from srharness.quantize import QuantizeError
     cfg = DiagnoseConfig(model=args.model, backend=args.backend, scale=args.scale, protocol=args.protocol,
                          dataset=args.dataset, data_dir=settings.resolve("sr_data_dir", flag=args.data_dir),
-                         weights=args.weights, weights_dir=args.weights_dir, images=args.images.split(",") if args.images else None,
-                         work_dir=args.work_dir, out_dir=args.out_dir, golden_dir=args.golden_dir, rule=args.rule,
-                         kl_bins=args.kl_bins, max_runs=args.max_runs)
+                         weights=args.weights, weights_dir=args.weights_dir,
+                         images=args.images.split(",") if args.images else None, work_dir=args.work_dir,
+                         out_dir=args.out_dir, golden_dir=settings.resolve("sr_golden_dir", flag=args.golden_dir),
+                         rule=args.rule, kl_bins=args.kl_bins, max_runs=args.max_runs)
     stream = sys.stderr if args.json else sys.stdout        # --json keeps stdout for the one JSON object
     progress = lambda s: print(s, file=stream, flush=True)  # noqa: E731
     try:
@@ -78,7 +75,7 @@ def run(args) -> int:
         return 0 if not result.get("repair") or result["repair"]["passed"] else 1
     first = result["first_divergent_node"]
     print(f"\n{result['model']} x{result['scale']} {result['backend']} | {result['protocol']} on {result['dataset']} "
-          f"({len(result['images'])} images) | reference: {result['reference']['what']}")
+          f"({len(result['images'])} images) | weights {result['weights']} | reference: {result['reference']['what']}")
     print(f"figure: {result['figure']['before']['psnr']:.4f} dB ({'pass' if result['figure']['before']['passed'] else 'FAIL'}); "
           f"rule: {result['rule']}")
     print(nodes_table_text(result["nodes"], first, limit=args.rows))

@@ -21,8 +21,6 @@ def add_parser(sub):
                        description="What srharness detects on this machine: hardware (cpu, cuda, ascend, vacc) "
                                    "with the signals looked for, vendor tools on PATH, library versions.")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--data-dir", default=None, help="shared data folder (default: $SRHARNESS_DATA_DIR)")
-    p.add_argument("--weights-dir", default=None, help="checkpoints (default: $SRHARNESS_WEIGHTS_DIR or <data dir>/weights)")
     p.set_defaults(func=run)
 
 

@@ -24,14 +24,9 @@ def add_parser(sub):
                        description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", help="model name (srcnn, vdsr, rdn, rcan, rcan-sr4k, ...)")
     p.add_argument("--scale", type=types.scale, default=None)
-    p.add_argument("--weights", help="checkpoint file ('auto': the shared data's official weights); "
-                                     "default: random init (only meaningful for fidelity)")
-    p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
-                                         "<$SRHARNESS_DATA_DIR or --data-dir>/weights)")
     p.add_argument("--dataset", default=None,
-                   help="set5 | selfexsr | vdsr-mat | div2k | folder | embedded "
+                   help="set5 | selfexsr | vdsr-mat | div2k | folder (the images in --data-dir) | embedded "
                         "(default: set5 with a data dir, embedded without)")
-    p.add_argument("--data-dir", help="data folder (default $SRHARNESS_DATA_DIR); for --dataset folder, the image folder")
     p.add_argument("--protocol", help="evaluation protocol (default: the model's guide protocol)")
     p.add_argument("--bicubic-rounding", choices=("per-pass", "final", "none"),
                    help="benchmark protocols: how the MATLAB bicubic is rounded (see srharness.protocols)")

@@ -23,12 +23,6 @@ def add_parser(sub):
     shape.add_argument("--shape", type=types.shape, default=None, metavar="HxW",
                        help="static input height x width (default: the model's small test shape)")
     shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width axes")
-    p.add_argument("--weights", default=None, metavar="PATH",
-                   help="checkpoint to load (strict), or 'auto': the model's official checkpoint in the weights "
-                        "dir; default: deterministic random init (said so in the report); with no MODEL, a "
-                        "checkpoint whose architecture is detected (srharness[zoo] extra)")
-    p.add_argument("--weights-dir", help="where --weights auto looks (default $SRHARNESS_WEIGHTS_DIR, else "
-                                         "<$SRHARNESS_DATA_DIR>/weights)")
     p.add_argument("--rewrite-depth-to-space", action="store_true",
                    help="rewrite DepthToSpace into Reshape/Transpose/Reshape after export")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the ONNX file")
@@ -45,8 +39,7 @@ def run(args) -> int:
     from srharness.settings import weights_dir
     spec = model_spec(args.model, args.scale)  # a clear error for an unknown model or scale
     # resolved as eval and diagnose resolve them: an explicit file, or auto in the weights dir
-    weights = resolve_weights(args.weights, spec, args.scale, weights_dir=weights_dir(args.weights_dir)) \
-        if spec.has_torch else None
+    weights = resolve_weights(args.weights, spec, args.scale, weights_dir=weights_dir(args.weights_dir))
     legacy_max = types.legacy_opset_max()
     if args.exporter == "legacy" and args.opset is not None and args.opset > legacy_max:
         raise CliError(f"--opset {args.opset}: the legacy exporter writes opsets up to {legacy_max}; "

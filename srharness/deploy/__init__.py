@@ -120,6 +120,14 @@ def resolve_weights(weights, spec, scale: int, *, weights_dir=None, required: bo
     spec = _spec(spec)
     if weights is None:
         return None
+    if not spec.has_torch:   # its weights are in its ONNX file: no checkpoint to find or load
+        if str(weights) != "auto":
+            raise DeployError(f"--weights {weights}: {spec.name} is an ONNX-only model ({spec.onnx}); its weights "
+                              "are in that file: drop --weights", subject=str(weights))
+        if required:
+            raise DeployError(f"--weights auto: {spec.name} is an ONNX-only model ({spec.onnx}); it has no official "
+                              "checkpoint to find, its weights are in that file: drop --weights", subject=spec.name)
+        return None
     if str(weights) == "auto":
         from srharness.checkpoints import find_weights
         path = find_weights(weights_dir, spec.name, scale)
@@ -307,13 +315,7 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
     info = get_backend_info(backend)
     if scale not in spec.scales:
         raise DeployError(f"{spec.name} is defined for scales {list(spec.scales)}, not x{scale}", subject=str(scale))
-    if spec.has_torch:
-        path = resolve_weights(weights, spec, scale, weights_dir=weights_dir, required=weights_required)
-    elif weights is not None and str(weights) != "auto":
-        raise DeployError(f"--weights: {spec.name} is an ONNX-only model ({spec.onnx}); its weights are in the "
-                          "file", subject=str(weights))
-    else:
-        path = None
+    path = resolve_weights(weights, spec, scale, weights_dir=weights_dir, required=weights_required)
     d = Deployed(runner=None, spec=spec, scale=scale, backend=backend, weights=path)
     kwargs: dict[str, Any] = {}
     if "torch" in info.needs:
