@@ -1,32 +1,50 @@
-"""`srharness` command line: one module per subcommand in this package.
+"""`srharness` command line: one module per command in this package, listed in COMMANDS.
 
-Each module defines `add_parser(subparsers)` which registers its parser and sets `func`, a
-function taking the parsed args and returning the exit code. Modules import heavy libraries
-(torch, onnxruntime) inside their functions so that `srharness --help` stays instant.
+Each module's docstring is its command's description; it defines `arguments(parser)` (the
+command's own arguments, if any) and `run(args)` (returns the exit code). Modules import heavy
+libraries (torch, onnxruntime) inside their functions so that `srharness --help` stays instant.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 from srharness.errors import SrHarnessError
 from srharness import settings
 
-COMMANDS = ("doctor", "export", "eval", "bench", "parse_log", "golden", "nightly", "train", "merge", "farm",
-            "farm_node", "diagnose", "compare", "bundle", "new_model", "deployability")
-# The settings (and shared ARGUMENTS) each command takes, by the command as typed. Each option's flag, help, metavar,
-# default and environment twin come from its row in srharness.settings (the one declaration the
-# pytest plugin and the README's option table read too); the command resolves its value there.
-TAKES = {
-    "doctor": ("sr_data_dir", "sr_weights_dir"),
-    "eval": ("weights", "sr_data_dir", "sr_weights_dir"),
-    "export": ("weights", "sr_weights_dir"),
-    "diagnose": ("weights", "sr_data_dir", "sr_weights_dir", "sr_golden_dir"),
-    "deployability": ("sr_data_dir",),
-    "golden list": ("sr_golden_dir",),
-    "golden judge": ("sr_golden_dir",),
+# The command table: each command as typed -> (its module in this package, its one-line help, the
+# settings and shared ARGUMENTS it takes). A setting's flag, help, metavar, default and environment
+# twin come from its row in srharness.settings (the one declaration the pytest plugin and the
+# README's option table read too); the command resolves its value there.
+COMMANDS = {
+    "doctor": ("doctor", "show detected hardware, tool paths and library versions",
+               ("sr_data_dir", "sr_weights_dir")),
+    "export": ("export", "export a model to ONNX and report its real opset and op census",
+               ("weights", "sr_weights_dir")),
+    "eval": ("eval", "PSNR/SSIM of a model on a dataset under a guide's protocol",
+             ("weights", "sr_data_dir", "sr_weights_dir")),
+    "bench": ("bench", "time a model on a backend (latency percentiles, throughput, CV)", ()),
+    "parse-log": ("parse_log", "parse a vendor tool log (benchmark, ais_bench, vamp, trtexec, op_statistic, npu-smi)",
+                  ()),
+    "golden": ("golden", "check, list and apply golden figures", ()),
+    "nightly": ("nightly", "run the acceptance suites with required hardware and build the Allure report", ()),
+    "train": ("train", "train RCAN (yjn870 layout) as the Ascend guide does; 1 or N processes", ()),
+    "merge": ("merge", "merge shard folders (srharness nightly --shard) into one report and one summary", ()),
+    "farm": ("farm", "run the nightly's shards on the Ray cluster's card hosts and merge them into one report", ()),
+    "farm-node": ("farm_node", "join the farm's Ray cluster, advertising the cards this host has", ()),
+    "diagnose": ("diagnose", "localise an accuracy drop layer by layer and search the smallest fix",
+                 ("weights", "sr_data_dir", "sr_weights_dir", "sr_golden_dir")),
+    "compare": ("compare", "compare the figures of two runs (default: the latest two on this host)", ()),
+    "where": ("where", "print the path of something srharness ships (suites, golden, logs, ...)", ()),
+    "fakes": ("fakes", "print the shell lines that put the fake vendor tools on PATH", ()),
+    "example": ("example", "print an example config (nightly, farm) ready to save and edit", ()),
+    "new-model": ("new_model", "scaffold a project for your own model: plugin, protocol, golden, tests", ()),
+    "deployability": ("deployability", "deployability table of the SR architectures spandrel supports "
+                      "(srharness[zoo] extra)", ("sr_data_dir",)),
 }
+ACTIONS = {"golden list": ("sr_golden_dir",), "golden judge": ("sr_golden_dir",)}   # a command's actions' settings
 GLOBAL = ("sr_plugin", "sr_allow_pickle_class")   # every command, accepted before or after its name
 # Arguments several commands share that are not settings (no environment twin): declared once here.
 ARGUMENTS = {
@@ -40,13 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srharness", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"srharness {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"srharness.cli.{name}").add_parser(sub)
-    for command, names in TAKES.items():
-        add_options(_subcommand(sub, command.split()), names)
+    for name, (module_name, summary, takes) in COMMANDS.items():
+        module = importlib.import_module(f"srharness.cli.{module_name}")
+        p = sub.add_parser(name, help=summary, description=inspect.getdoc(module),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if hasattr(module, "arguments"):
+            module.arguments(p)
+        if hasattr(module, "run"):        # else each action sets its own (golden check / list / judge)
+            p.set_defaults(func=module.run)
+        add_options(p, takes)
+        add_options(p, GLOBAL, default=argparse.SUPPRESS)
+    for command, takes in ACTIONS.items():
+        add_options(_subcommand(sub, command.split()), takes)
     add_options(parser, GLOBAL)
-    for command in sub.choices.values():
-        add_options(command, GLOBAL, default=argparse.SUPPRESS)
     return parser
 
 

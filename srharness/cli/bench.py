@@ -8,9 +8,7 @@ import sys
 from srharness.cli import args as types
 
 
-def add_parser(sub):
-    p = sub.add_parser("bench", help="time a model on a backend (latency percentiles, throughput, CV)",
-                       description=__doc__.replace("\n", " "))
+def arguments(p):
     p.add_argument("model", nargs="?", help="registry name: srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite ...")
     p.add_argument("--backend", default="ort", help="torch | ort | ort-fp16 | ort-int8 (default ort); GPU: torch-cuda, "
                    "torch-cuda-fp16, torch-cuda-bf16, ort-cuda, ort-trt, tensorrt (srharness.cli.bench_gpu)")
@@ -37,7 +35,6 @@ def add_parser(sub):
                    help="exit 1 when the run is unstable (CV above --unstable-cv): a figure not to be trusted")
     from srharness.cli.bench_gpu import add_gpu_arguments
     add_gpu_arguments(p)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -1,5 +1,10 @@
 """srharness compare [RUN_A RUN_B]: each figure's change between two archived runs (default: the latest
-run in the history vs the previous one on the same host and hardware), judged by a regression rule."""
+run in the history vs the previous one on the same host and hardware), judged by a regression rule.
+
+Prints each figure's change between two runs' summaries, matched by figure (model, check, metric,
+hardware, backend, precision, scale, protocol, dataset, image). RUN is a summary.json path or a run
+id in the history's runs/ folder. With --fail, exits 1 when a figure regressed by more than the rule.
+"""
 from __future__ import annotations
 
 import json
@@ -8,12 +13,7 @@ from pathlib import Path
 DEFAULT_HISTORY = "out/nightly/history"
 
 
-def add_parser(sub):
-    p = sub.add_parser("compare", help="compare the figures of two runs (default: the latest two on this host)",
-                       description="Prints each figure's change between two runs' summaries, matched by figure "
-                                   "(model, check, metric, hardware, backend, precision, scale, protocol, dataset, "
-                                   "image). RUN is a summary.json path or a run id in the history's runs/ folder. "
-                                   "With --fail, exits 1 when a figure regressed by more than the rule.")
+def arguments(p):
     p.add_argument("runs", nargs="*", metavar="RUN", help="baseline and new run (none: the latest two on this host "
                                                           "and hardware; one: it vs the run before it)")
     p.add_argument("--history", default=None, metavar="DIR",
@@ -23,7 +23,6 @@ def add_parser(sub):
                    help="regression rule, e.g. fps:10%%,psnr:0.05dB (default: the config's compare_fail)")
     p.add_argument("--all", action="store_true", help="list unchanged figures too")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    p.set_defaults(func=run)
 
 
 def _resolve(run: str, history_dir: Path) -> Path:

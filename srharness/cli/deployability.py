@@ -12,15 +12,12 @@ from srharness import settings
 from srharness.cli import args as types
 
 
-def add_parser(sub):
-    p = sub.add_parser("deployability", help="deployability table of the SR architectures spandrel supports "
-                                             "(srharness[zoo] extra)", description=__doc__.splitlines()[0])
+def arguments(p):
     p.add_argument("--only", type=types.name_list, help="comma-separated rows (architecture names) to judge")
     p.add_argument("--workers", type=types.int_range(1, 64), default=2, help="rows judged at once (default 2)")
     p.add_argument("--work-dir", help="where the ONNX files go (default: a temporary folder)")
     p.add_argument("--markdown", metavar="OUT.md", help="also write the table as Markdown to this file")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -19,10 +19,8 @@ from srharness.cli import CliError
 from srharness import settings
 
 
-def add_parser(sub):
+def arguments(p):
     from srharness.diagnose import DIAGNOSABLE_BACKENDS
-    p = sub.add_parser("diagnose", help="localise an accuracy drop layer by layer and search the smallest fix",
-                       description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", help="model name (vdsr, srcnn, rdn, rcan-sr4k-lite, ...)")
     p.add_argument("--backend", choices=DIAGNOSABLE_BACKENDS, help="the variant to diagnose")
     p.add_argument("--scale", type=int, default=None)
@@ -40,7 +38,6 @@ def add_parser(sub):
     p.add_argument("--msit-csv", help="read an Ascend `msit debug compare` result CSV instead of running a model")
     p.add_argument("--rows", type=int, default=60, help="table rows printed (text output)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -1,4 +1,8 @@
-"""srharness doctor: the hardware srharness detects, and the tool and library versions it will use."""
+"""srharness doctor: the hardware srharness detects, and the tool and library versions it will use.
+
+What srharness detects on this machine: hardware (cpu, cuda, ascend, vacc) with the signals
+looked for, vendor tools on PATH, library versions.
+"""
 from __future__ import annotations
 
 import json
@@ -16,12 +20,8 @@ LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "cv2", "PIL"
              "allure_pytest", "pytest", "xdist", "hypothesis", "yaml")
 
 
-def add_parser(sub):
-    p = sub.add_parser("doctor", help="show detected hardware, tool paths and library versions",
-                       description="What srharness detects on this machine: hardware (cpu, cuda, ascend, vacc) "
-                                   "with the signals looked for, vendor tools on PATH, library versions.")
+def arguments(p):
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=run)
 
 
 def data_and_weights(data_dir: str | None, weights_dir: str | None) -> dict:

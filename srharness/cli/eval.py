@@ -19,9 +19,7 @@ from srharness import settings
 EVAL_HARDWARE = ("cpu", "cuda")
 
 
-def add_parser(sub):
-    p = sub.add_parser("eval", help="PSNR/SSIM of a model on a dataset under a guide's protocol",
-                       description=__doc__.splitlines()[0])
+def arguments(p):
     p.add_argument("model", nargs="?", help="model name (srcnn, vdsr, rdn, rcan, rcan-sr4k, ...)")
     p.add_argument("--scale", type=types.scale, default=None)
     p.add_argument("--dataset", default=None,
@@ -40,7 +38,6 @@ def add_parser(sub):
     p.add_argument("--images", type=types.name_list, help="comma-separated image names to evaluate (default: all)")
     p.add_argument("--work-dir", help="where ONNX variants are cached (default: ~/.cache/srharness/eval)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.set_defaults(func=run)
 
 
 def make_runner(backend: str, spec, scale: int, *, weights, weights_dir, protocol, dataset, work_dir: Path):

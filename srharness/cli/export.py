@@ -1,4 +1,8 @@
-"""srharness export: a registry model to ONNX, and what the file really contains."""
+"""srharness export: a registry model to ONNX, and what the file really contains.
+
+Export a registry model to ONNX. The report reads the written file: opset from opset_import, op
+census, input/output names and shapes.
+"""
 from __future__ import annotations
 
 import json
@@ -7,10 +11,7 @@ from srharness.cli import CliError, model_from_weights, model_spec
 from srharness.cli import args as types
 
 
-def add_parser(sub):
-    p = sub.add_parser("export", help="export a model to ONNX and report its real opset and op census",
-                       description="Export a registry model to ONNX. The report reads the written file: "
-                                   "opset from opset_import, op census, input/output names and shapes.")
+def arguments(p):
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="srcnn, vdsr, rdn, rcan, rcan-sr4k, rcan-sr4k-lite or rcan-training")
     p.add_argument("--scale", type=types.scale, default=None, help="upscaling factor (default 2)")
@@ -27,7 +28,6 @@ def add_parser(sub):
                    help="rewrite DepthToSpace into Reshape/Transpose/Reshape after export")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the ONNX file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -1,14 +1,14 @@
-"""srharness farm-node: `ray start` advertising this host's cards (detected) as Ray resources."""
+"""srharness farm-node: `ray start` advertising this host's cards (detected) as Ray resources.
+
+Runs `ray start` with --resources set from srharness's hardware detectors (e.g.
+{"cpu": 1, "ascend": 4}) and the node label srharness-host=NAME, so that `srharness farm` places
+each hardware's shard on a host that has it. Needs `pip install srharness[farm]`. Anything after
+`--` goes to `ray start` unchanged.
+"""
 from __future__ import annotations
 
 
-def add_parser(sub):
-    p = sub.add_parser(
-        "farm-node", help="join the farm's Ray cluster, advertising the cards this host has",
-        description="Runs `ray start` with --resources set from srharness's hardware detectors (e.g. "
-                    '{"cpu": 1, "ascend": 4}) and the node label srharness-host=NAME, so that `srharness farm` '
-                    "places each hardware's shard on a host that has it. Needs `pip install srharness[farm]`. "
-                    "Anything after `--` goes to `ray start` unchanged.")
+def arguments(p):
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--head", action="store_true", help="start the cluster on this host")
     where.add_argument("--address", help="join the cluster whose head is at HOST:PORT")
@@ -16,7 +16,6 @@ def add_parser(sub):
     p.add_argument("--dry-run", action="store_true", help="print the `ray start` command, run nothing")
     p.add_argument("--json", action="store_true", help="print host, resources and command as JSON")
     p.add_argument("ray_args", nargs="*", metavar="-- RAY_START_ARGS", help="passed to `ray start`")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

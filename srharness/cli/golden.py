@@ -8,8 +8,7 @@ from srharness.cli.args import finite_float
 from srharness import settings
 
 
-def add_parser(sub):
-    p = sub.add_parser("golden", help="check, list and apply golden figures")
+def arguments(p):
     gsub = p.add_subparsers(dest="golden_command", required=True, metavar="ACTION")
     c = gsub.add_parser("check", help="validate golden YAML files (schema, rules, references)")
     c.add_argument("files", nargs="+", type=Path, help="golden YAML files or folders")

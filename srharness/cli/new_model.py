@@ -1,15 +1,17 @@
-"""srharness new-model NAME: scaffold a user project (srharness.scaffold) that runs green at once."""
+"""srharness new-model NAME: scaffold a user project (srharness.scaffold) that runs green at once.
+
+Writes NAME/ in the current folder: pyproject.toml with the srharness.plugins entry point, the
+model, its plugin, a protocol YAML, weights, golden/NAME.yaml with one figure recorded by
+`srharness eval` (its command in the figure's source) and tests/. Then:
+
+    cd NAME && pip install -e . && pytest -m cpu
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def add_parser(sub):
-    p = sub.add_parser("new-model", help="scaffold a project for your own model: plugin, protocol, golden, tests",
-                       description="Write NAME/ in the current folder: pyproject.toml with the srharness.plugins "
-                                   "entry point, the model, its plugin, a protocol YAML, weights, golden/NAME.yaml "
-                                   "with one figure recorded by `srharness eval` (its command in the figure's "
-                                   "source) and tests/. Then: cd NAME && pip install -e . && pytest -m cpu")
+def arguments(p):
     p.add_argument("name", help="model name: lower-case letters, digits, '-' (e.g. espcn2)")
     p.add_argument("--kind", default="y-lr", choices=["y-lr", "y-hr", "rgb"],
                    help="y-lr: Y channel, LR in, upsamples itself (ESPCN); y-hr: Y at HR size on a bicubic input "
@@ -23,7 +25,6 @@ def add_parser(sub):
     p.add_argument("--weights", type=Path, default=None, metavar="FILE",
                    help="your model's state_dict for the first scale (default: seeded initial weights)")
     p.add_argument("--dir", type=Path, default=Path("."), help="folder to write NAME/ in (default: here)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

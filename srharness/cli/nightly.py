@@ -1,15 +1,15 @@
-"""srharness nightly: the acceptance run (pytest over the suites, Allure report, summary JSON)."""
+"""srharness nightly: the acceptance run (pytest over the suites, Allure report, summary JSON).
+
+Runs pytest over the configured suites with --sr-require, writes Allure results with environment,
+categories and history, generates the HTML report (no analytics script) and the summary JSON.
+Exit 0 only when everything passed and all required hardware was there.
+"""
 from __future__ import annotations
 
 DEFAULT_CONFIG = "nightly.yaml"
 
 
-def add_parser(sub):
-    p = sub.add_parser(
-        "nightly", help="run the acceptance suites with required hardware and build the Allure report",
-        description="Runs pytest over the configured suites with --sr-require, writes Allure results with "
-                    "environment, categories and history, generates the HTML report (no analytics script) "
-                    "and the summary JSON. Exit 0 only when everything passed and all required hardware was there.")
+def arguments(p):
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help=f"YAML config (default: {DEFAULT_CONFIG}; see nightly.example.yaml)")
     p.add_argument("--no-report", action="store_true", help="write the Allure results only, no HTML report")
@@ -21,7 +21,6 @@ def add_parser(sub):
                         "shard folder tagged with this host's identity (merge shards with `srharness merge`)")
     p.add_argument("--shard-dir", metavar="DIR",
                    help="the shard folder (default: <out_dir>/shards/<HARDWARE>@<host>); with --shard")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -4,17 +4,14 @@ from __future__ import annotations
 import json
 
 
-def add_parser(sub):
+def arguments(p):
     from srharness.tools.logs import PARSERS
-    p = sub.add_parser("parse-log", help="parse a vendor tool log (benchmark, ais_bench, vamp, trtexec, op_statistic, npu-smi)",
-                       description=__doc__.splitlines()[0])
     p.add_argument("tool", choices=sorted(PARSERS), help="which tool wrote FILE")
     p.add_argument("file", help="the log: a perf file, captured stdout, op_statistic_*.csv, sumary.json ...")
     p.add_argument("--json", action="store_true", help="print the parsed figures as JSON")
     from srharness.cli.args import percentage
     p.add_argument("--hotspot-share", type=percentage, default=None, metavar="PCT",
                    help="op_statistic only: report op types above PCT%% of device time (default: srharness.perf's)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

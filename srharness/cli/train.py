@@ -6,9 +6,7 @@ import json
 from srharness.cli import args as types
 
 
-def add_parser(sub):
-    p = sub.add_parser("train", help="train RCAN (yjn870 layout) as the Ascend guide does; 1 or N processes",
-                       description=__doc__)
+def arguments(p):
     p.add_argument("--data-dir", help="folder of HR training images (default: scikit-image's embedded photos)")
     p.add_argument("--eval-dir", help="folder of HR images for the guide's PSNR at the end (e.g. Set5 HR)")
     p.add_argument("--scale", type=types.scale, default=2)
@@ -48,7 +46,6 @@ def add_parser(sub):
                       "a host sync per step)")
     perf.add_argument("--profile", type=types.non_negative_int, default=0, metavar="STEPS",
                       help="torch.profiler over STEPS steps after warm-up: <out>/profile.txt and profile_trace.json")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
