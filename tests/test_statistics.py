@@ -70,3 +70,25 @@ def test_agreement_callers_compute_no_psnr_of_their_own(path):
     where = ROOT / path       # a module, or a package: all of its modules
     text = "".join(f.read_text() for f in sorted(where.glob("*.py"))) if where.is_dir() else where.read_text()
     assert text and not re.search(r"\bpsnr\(|log10\(|AGREEMENT_FLOOR_DB\s*=|\bagreement_(db|psnr)\b", text), path
+
+
+def test_the_fidelity_checks_judge_with_one_ending():
+    """checks/accuracy (CPU) and checks/gpu end in ModelChecks.judge_agreement: the worst image by
+    the floor's statistic, each image's PSNR in the verdict, the assert below the floor."""
+    from srharness.checks import ModelChecks
+
+    class Checks(ModelChecks):
+        model, scale = "srcnn", 2
+    (o1, r1), (o2, r2) = _pair(0, 0.001), _pair(1, 0.03)
+    recorded = []
+    kw = dict(what="fidelity ort-fp16 vs torch fp32", reference="torch fp32", backend="ort-fp16", precision="fp16",
+              hardware="cpu", metric="psnr_vs_torch", rule=">= 20 dB (floor)", dataset="embedded",
+              conditions={"shape": [8, 8]}, details={"providers": ["CPUExecutionProvider"]})
+    Checks().judge_agreement(recorded.append, [o1, o2], [r1, r2], tolerance("fidelity"), floor=20.0, **kw)
+    v, = recorded
+    assert v.passed and v.measured == statistics.worst_psnr([o1, o2], [r1, r2], 1.0) and v.golden == 20.0
+    assert list(v.conditions) == ["shape", "per_image_db", "providers"]
+    assert v.conditions["per_image_db"] == [round(s, 3) for s in statistics.per_pair_psnr([o1, o2], [r1, r2], 1.0)]
+    with pytest.raises(AssertionError, match="srcnn ort-fp16: output PSNR vs torch fp32 .* below the 60 dB floor"):
+        Checks().judge_agreement(recorded.append, [o1, o2], [r1, r2], tolerance("fidelity"), floor=60.0, **kw)
+    assert recorded[-1].passed is False
