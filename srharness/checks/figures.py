@@ -42,13 +42,18 @@ class GoldenFigures:
     def pytest_generate_tests(self, metafunc):
         if FIGURE_PARAM not in metafunc.fixturenames:
             return
-        from srharness.figures import figure_check, figure_hardware, figures_of
+        from srharness.figures import figure_check, figure_hardware
         goldens = _goldens(str(_golden_dir(metafunc.config)))
         params = []
-        for g in figures_of(goldens, self.models):
+        for g in self.figures(goldens):
             marks = [getattr(pytest.mark, figure_hardware(g)), getattr(pytest.mark, figure_check(g))]
             params.append(pytest.param(g.id, marks=marks, id=g.id))
         metafunc.parametrize(FIGURE_PARAM, params)
+
+    def figures(self, goldens) -> list:
+        """The figures this class measures: those of its models (a suite may choose otherwise)."""
+        from srharness.figures import figures_of
+        return figures_of(goldens, self.models)
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -183,3 +183,21 @@ def test_golden_weights_hostile_pickle_is_refused(tmp_path, monkeypatch):
     with pytest.raises(GoldenError, match=r"weights: .*evil\.pth: refused"):
         load_file(path)
     assert not marker.exists()
+
+
+def test_a_golden_naming_its_weights_is_measured_without_sr_weights(tmp_path):
+    """`pytest <suites>/checkpoint --sr-golden-dir DIR`: the figure of a golden that names its weights
+    is measured with them; the same golden with a wrong sha256 stops the run, naming the file."""
+    folder = _golden_with_checkpoint(tmp_path)
+    suite = REPO / "suites" / "checkpoint"
+    summary = tmp_path / "summary.json"
+    proc = _pytest(tmp_path, str(suite), "-m", "cpu", "--sr-golden-dir", str(folder), f"--sr-summary-json={summary}")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    (figure,) = [v for v in json.loads(summary.read_text())["verdicts"] if v.get("golden_id")]
+    assert figure["model"] == "compact-compact_seed0_x4" and figure["passed"] is True
+    assert figure["conditions"]["weights"] == str((folder / GOLDEN_CHECKPOINT).resolve())
+    path = _edit(folder, "sha256: 4314", "sha256: 5314")
+    proc = _pytest(tmp_path, str(suite), "-m", "cpu", "--sr-golden-dir", str(folder))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4 and f"{path}: weights: " in out and "the golden says 5314" in out, out
+    assert "Traceback" not in out
