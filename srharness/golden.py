@@ -36,6 +36,12 @@ numbers longer than MAX_NUMBER_CHARS digits and files over MAX_FILE_BYTES or not
 protocol, hardware and backend names are checked against the registries (names of published
 setups that srharness itself does not run are listed in PUBLISHED_ONLY).
 
+A golden file may name its weights instead of a model: `weights: {file: x4.safetensors, sha256: HEX}`
+(or just the file; relative to the golden file). The checkpoint is read by the safe loader and its
+model detected and registered (srharness.zoo through registry.register_checkpoint, as `srharness
+eval --weights FILE` does); the figures belong to that model (`model` may be left out; given, it
+must be the detected name) and are measured with those weights. A sha256 not the file's is refused.
+
 A figure may name `compared_with: <id>` and `expected_verdict: pass|fail`: the guide compared this
 figure with that reference and reached that verdict. The harness's tests replay every such pair
 through the rule engine, so the engine is checked against the guides' own published decisions.
