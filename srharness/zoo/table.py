@@ -379,9 +379,21 @@ def _judge(row: str, pkg: str, cls: str, kwargs: dict, data_dir=None, work_dir=N
         checks["tiled"] = "fail"
     stage("op profiles")
     blocked = will_not_compile(censuses, failed={op: out[f"op{op}"] for op in OPSETS if op not in censuses})
-    out["will_not_compile_on"] = "; ".join(f"{hw}: {why}" for hw, why in blocked.items()) or "none known"
-    out["hardware"] = blocked
+    out["will_not_compile_on"] = blockers_cell(blocked)
+    out["hardware"] = blocked          # the full reasons, each op with its source document
     return _finish(out, t0)
+
+
+def blockers_cell(blocked: dict[str, str]) -> str:
+    """The will-not-compile cell: per hardware the ops its profile names (their sources are in
+    the row's `hardware`), hardware with the same reason grouped: "ascend, vacc: no graph at opset
+    <= 9 (fails: flip); tensorrt-8.5: LayerNormalization (opset 17)"."""
+    by_reason: dict[str, list[str]] = {}
+    for hw, why in blocked.items():
+        ops = re.findall(r"(\w+) at opset (\d+) \(", why)
+        text = f"{', '.join(dict.fromkeys(o for o, _ in ops))} (opset {ops[0][1]})" if ops else why
+        by_reason.setdefault(text, []).append(hw)
+    return "; ".join(f"{', '.join(hws)}: {text}" for text, hws in by_reason.items()) or "none known"
 
 
 def _finish(out: dict, t0: float) -> dict:
@@ -491,7 +503,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 VERDICT_STYLE = {"pass": ("#d8f3dc", "#1b5e20"), "fail": ("#ffcdd2", "#b71c1c"), "not judged": ("#e0e0e0", "#424242")}
-SECTION = "Deployability table"   # its name in the report and in the summary JSON's sections
+SECTION = "Deployability table"
+WRAPPED = ("op9", "op11", "op13", "op17", "ort", "d2s", "dynamic", "will_not_compile_on")   # its name in the report and in the summary JSON's sections
 
 
 def html_page(rows: list[dict]) -> str:
@@ -506,12 +519,13 @@ def html_page(rows: list[dict]) -> str:
     for r in rows:
         bg, fg = VERDICT_STYLE.get(str(r.get("verdict")), VERDICT_STYLE["not judged"])
         cells = "".join(f'<td style="background:{bg};color:{fg};font-weight:bold">{esc(r.get(c, "-"))}</td>'
-                        if c == "verdict" else f"<td>{esc(r.get(c, '-'))}</td>" for c in SHOWN)
+                        if c == "verdict" else f"<td class='{'why' if c in WRAPPED else 'n'}'>{esc(r.get(c, '-'))}</td>"
+                        for c in SHOWN)
         body.append(f"<tr>{cells}<td class='why'>{esc(r.get('reason', ''))}</td></tr>")
     style = ("body{font:12px system-ui,sans-serif;margin:6px}h1{font-size:15px;margin:0 0 4px}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 5px;text-align:left;"
-             "vertical-align:top}th{background:#eee;position:sticky;top:0}td.why{min-width:260px}"
-             ".muted{color:#555}")
+             "vertical-align:top}th{background:#eee;position:sticky;top:0}td.n{white-space:nowrap}"
+             "td.why{min-width:220px;max-width:420px}.muted{color:#555}")
     line = summary(rows)["line"]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{height_meta(90 + 44 * (len(rows) + 1))}"
             f"<style>{style}</style></head><body><h1>{esc(SECTION)}</h1><p>{esc(line)}</p>"
