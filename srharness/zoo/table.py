@@ -504,7 +504,8 @@ def markdown(rows: list[dict]) -> str:
 
 VERDICT_STYLE = {"pass": ("#d8f3dc", "#1b5e20"), "fail": ("#ffcdd2", "#b71c1c"), "not judged": ("#e0e0e0", "#424242")}
 SECTION = "Deployability table"
-WRAPPED = ("op9", "op11", "op13", "op17", "ort", "d2s", "dynamic", "will_not_compile_on")   # its name in the report and in the summary JSON's sections
+WRAPPED = {"reason": "wide", "will_not_compile_on": "wide", **{c: "cell" for c in ("op9", "op11", "op13", "op17", "ort",
+                                                                                    "d2s", "dynamic", "tiled")}}   # its name in the report and in the summary JSON's sections
 
 
 def html_page(rows: list[dict]) -> str:
@@ -514,18 +515,21 @@ def html_page(rows: list[dict]) -> str:
 
     from srharness.report import height_meta
     esc = lambda v: html.escape("" if v is None else str(v))
-    head = "".join(f"<th>{esc(c)}</th>" for c in (*SHOWN, "reason"))
+    # what a reader wants first, on the report's narrow page: the verdict, why, and where it will not compile
+    columns = ("arch", "verdict", "reason", "will_not_compile_on", *(c for c in SHOWN if c not in
+                                                                      ("arch", "verdict", "will_not_compile_on")))
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for r in rows:
         bg, fg = VERDICT_STYLE.get(str(r.get("verdict")), VERDICT_STYLE["not judged"])
         cells = "".join(f'<td style="background:{bg};color:{fg};font-weight:bold">{esc(r.get(c, "-"))}</td>'
-                        if c == "verdict" else f"<td class='{'why' if c in WRAPPED else 'n'}'>{esc(r.get(c, '-'))}</td>"
-                        for c in SHOWN)
-        body.append(f"<tr>{cells}<td class='why'>{esc(r.get('reason', ''))}</td></tr>")
+                        if c == "verdict" else f"<td class='{WRAPPED.get(c, 'n')}'>{esc(r.get(c, '-'))}</td>"
+                        for c in columns)
+        body.append(f"<tr>{cells}</tr>")
     style = ("body{font:12px system-ui,sans-serif;margin:6px}h1{font-size:15px;margin:0 0 4px}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 5px;text-align:left;"
              "vertical-align:top}th{background:#eee;position:sticky;top:0}td.n{white-space:nowrap}"
-             "td.why{min-width:220px;max-width:420px}.muted{color:#555}")
+             "td.wide{min-width:280px;max-width:420px}td.cell{min-width:90px;max-width:200px}.muted{color:#555}")
     line = summary(rows)["line"]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{height_meta(90 + 44 * (len(rows) + 1))}"
             f"<style>{style}</style></head><body><h1>{esc(SECTION)}</h1><p>{esc(line)}</p>"
