@@ -352,6 +352,54 @@ def test_perf_tests_run_alone_under_xdist_and_say_so(tmp_path, isolation):
         assert conditions["run_alone"] is False and history.CONCURRENT_KEY in conditions
 
 
+# the perf class first, so that its build starts while other tests are left to run beside it
+NARROW_DEMO = ISOLATION_DEMO.split("@pytest.mark.cpu\n@pytest.mark.parametrize")[0] + '''
+@pytest.mark.cpu
+@pytest.mark.perf(alone="measurement")
+class TestPerf:
+    model = "srcnn"
+    def test_fps(self, sr_record, sr_alone):
+        start = time.time(); time.sleep(0.8)            # the build: beside other tests
+        _log(os.environ["DEMO_DIR"], "perfbuild", start, time.time())
+        if os.environ["DEMO_TIMED"] == "alone":
+            with sr_alone():
+                start = time.time(); time.sleep(0.8)
+                _log(os.environ["DEMO_DIR"], "perf", start, time.time())
+        sr_record(Verdict(model="srcnn", check="perf", metric="fps", measured=10.0, unit="fps"))
+
+@pytest.mark.cpu
+@pytest.mark.parametrize("i", range(12))
+def test_other_work(i):
+    start = time.time(); time.sleep(0.4); _log(os.environ["DEMO_DIR"], f"other{i}", start, time.time())
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("timed", ["alone", "not-alone"])
+def test_a_perf_test_can_be_alone_only_while_it_times(tmp_path, timed):
+    """perf(alone="measurement"): nothing else runs inside sr_alone(), the rest of the test runs beside
+    other tests, and a test that timed outside sr_alone() does not claim run_alone."""
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ("srharness.plugin", "srharness.report")\n')
+    (tmp_path / "test_iso.py").write_text(NARROW_DEMO)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SRHARNESS_")}, "DEMO_DIR": str(tmp_path),
+           "DEMO_TIMED": timed}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "test_iso.py", "-n", "2", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), f"--sr-summary-json={tmp_path / 's.json'}"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spans = {p.stem.rsplit("-", 1)[0]: json.loads(p.read_text()) for p in tmp_path.glob("*-gw*.json")}
+    conditions = json.loads((tmp_path / "s.json").read_text())["verdicts"][0]["conditions"]
+    if timed == "alone":
+        perf = spans["perf"]
+        overlapping = [k for k, (a, b) in spans.items() if k.startswith("other") and a < perf[1] and b > perf[0]]
+        assert not overlapping, f"other tests ran while the perf test timed: {overlapping}"
+        assert conditions["run_alone"] is True and "concurrent_work" not in conditions
+    else:
+        assert conditions["run_alone"] is False and "alone()" in conditions["concurrent_work"]
+    build = spans["perfbuild"]      # 12 x 0.4 s of other work: some of it beside the build
+    assert any(a < build[1] and b > build[0] for k, (a, b) in spans.items() if k.startswith("other")), spans
+
+
 def test_skipped_tests_land_in_their_cell_as_not_judged():
     skipped = [{"test": "suites/rdn/test_cpu.py::TestAccuracy::test_task_accuracy", "model": "rdn", "hardware": "cpu",
                 "check": "accuracy", "reason": "no official rdn weights in the weights dir"},

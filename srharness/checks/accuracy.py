@@ -34,6 +34,7 @@ import pytest
 from srharness import report
 from srharness.deploy import VARIANT_OPSET
 from srharness.models import get_model_spec
+from srharness.quantize import KL_HISTOGRAM_BINS
 from srharness.records import Verdict
 from srharness.tolerances import tolerance
 from srharness.checks import ModelChecks
@@ -187,12 +188,13 @@ class AccuracyChecks(ModelChecks):
         # both evaluations through the shared evaluation cache (srharness.eval_cache): the torch one
         # is also the golden torch figure's, and each variant's is made once per machine and inputs
         reference = evaluation(sr_evaluations, torch_ref, protocol=protocol, dataset=dataset).result.mean_psnr
-        kl_bins = FIDELITY_KL_BINS if "entropy" in backend else None
-        variant = deploy(spec, scale, backend=backend, kl_bins=FIDELITY_KL_BINS, build=False,
+        # Entropy at eval's histogram size (quantize.KL_HISTOGRAM_BINS), as the golden figure of the same
+        # variant (srharness.figures) calibrates it: one calibration and evaluation serve both
+        kl_bins = KL_HISTOGRAM_BINS if "entropy" in backend else None
+        variant = deploy(spec, scale, backend=backend, build=False,
                          out_path=tmp_path_factory.mktemp(backend) / "m.onnx", **common)
         precision = variant.runner.precision
-        result = evaluation(sr_evaluations, variant, protocol=protocol, dataset=dataset,
-                            options={"kl_bins": kl_bins} if kl_bins else None).result
+        result = evaluation(sr_evaluations, variant, protocol=protocol, dataset=dataset).result
         rule = Rule()                                   # the guides' rule: relative 1%, one-sided
         r = rule.judge(result.mean_psnr, reference, "dB")
         expected = True
@@ -215,6 +217,6 @@ class AccuracyChecks(ModelChecks):
             from srharness.diagnose import on_failed_figure
             on_failed_figure(pytestconfig, sr_record, model=self.model, scale=scale, backend=backend,
                              protocol=protocol.name, data_dir=sr_data_dir, weights=torch_ref.weights_desc,
-                             golden_dir=sr_golden_dir, kl_bins=FIDELITY_KL_BINS, work_dir=tmp_path_factory.mktemp("dg"))
+                             golden_dir=sr_golden_dir, kl_bins=KL_HISTOGRAM_BINS, work_dir=tmp_path_factory.mktemp("dg"))
         assert r.passed == expected, (f"{self.model} {backend}: {result.mean_psnr:.4f} dB vs torch {reference:.4f}: "
                                       f"{r.text}; expected {'pass' if expected else 'fail'}")

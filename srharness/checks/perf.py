@@ -10,6 +10,7 @@ per call with one thread, so it is timed at 38x38 (a third of each side), and RC
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -30,9 +31,10 @@ def cpu_perf_config():
 
 
 class PerfChecks(ModelChecks):
-    pytestmark = [pytest.mark.perf]
+    # alone only while timing (sr_alone): exports, calibrations and builds run beside other tests
+    pytestmark = [pytest.mark.perf(alone="measurement")]
 
-    def test_cpu_variants(self, tmp_path, sr_record):
+    def test_cpu_variants(self, tmp_path, sr_record, sr_alone):
         import torch
         from srharness.models import get_model_spec
         from srharness.perf_targets import guide_shape
@@ -44,7 +46,7 @@ class PerfChecks(ModelChecks):
         variants = VARIANTS if spec.has_torch else tuple(v for v in VARIANTS if v != "torch")
         threads_before = torch.get_num_threads()   # build_target sets torch's global thread count
         try:
-            results = self._measure_variants(tmp_path, sr_record, shape, variants)
+            results = self._measure_variants(tmp_path, sr_record, shape, variants, alone=sr_alone)
         finally:
             torch.set_num_threads(threads_before)
         ref = variants[0]
@@ -60,18 +62,23 @@ class PerfChecks(ModelChecks):
                               conditions={"shape": list(target.input_shape), "threads": CPU_PERF_THREADS},
                               notes=f"{backend} {result.throughput:.3f} fps / {ref} fp32 {ref_fps:.3f} fps"))
 
-    def _measure_variants(self, tmp_path, sr_record, shape, variants=VARIANTS) -> dict:
-        """Each variant timed under the CPU device lock (no other xdist worker measures meanwhile)."""
+    def _measure_variants(self, tmp_path, sr_record, shape, variants=VARIANTS, alone=contextlib.nullcontext) -> dict:
+        """Every variant built first (beside other tests), then all timed in one `alone` block (the
+        sr_alone fixture: nothing else of the run executes) under the CPU device lock (no other
+        process measures meanwhile)."""
         from srharness.perf import device_lock, measure
         from srharness.perf_targets import build_target, guide_shape
-        results = {}
-        for backend in variants:
-            target = build_target(self.model, backend, shape=shape, scale=self.scale, workdir=tmp_path,
-                                  threads=CPU_PERF_THREADS)
-            with device_lock("cpu"):
-                result = measure(target.call, cpu_perf_config(), conditions={
+        targets = {backend: build_target(self.model, backend, shape=shape, scale=self.scale, workdir=tmp_path,
+                                         threads=CPU_PERF_THREADS) for backend in variants}
+        timed = {}
+        with alone(), device_lock("cpu"):
+            for backend, target in targets.items():
+                timed[backend] = measure(target.call, cpu_perf_config(), conditions={
                     **target.conditions, "guide_shape": list(guide_shape(self.model)),
                     "at_guide_shape": tuple(shape) == guide_shape(self.model)})
+        results = {}
+        for backend, target in targets.items():
+            result = timed[backend]
             results[backend] = (target, result)
             report.attach_latency_plot(f"{self.model} {backend} latency (ms)", result.latencies_ms)
             summary = result.summary()

@@ -259,6 +259,14 @@ def sr_record(request):
     return record
 
 
+@pytest.fixture
+def sr_alone():
+    """`with sr_alone(): ...`: no other test of this xdist run executes inside the block (the timed
+    loop of a test marked `perf(alone="measurement")`; srharness.pytest_plugin.isolation)."""
+    from srharness.pytest_plugin.isolation import alone
+    return alone
+
+
 # ---------------------------------------------------------------- data, weights, goldens
 @pytest.fixture(scope="session")
 def sr_data_dir(pytestconfig) -> Path | None:

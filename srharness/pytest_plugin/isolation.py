@@ -8,9 +8,15 @@ Every perf figure records how it was measured in its conditions: `run_alone` (Tr
 this run executed meanwhile) and, where that is not so, `concurrent_work` with the reason; history
 comparisons do not judge a perf figure measured beside other work (srharness.report.history).
 SRHARNESS_PERF_ISOLATION=off turns the exclusive lock off (figures are then marked concurrent).
+
+A perf test marked `perf(alone="measurement")` (srharness.checks.perf) holds the shared lock like any
+other test and is alone only inside `alone()`, around each timed loop: its export, calibration and
+builds run beside the other workers' tests (they measure nothing), so the other cores idle only
+while it times. Such a test's figures say run_alone only if every one was timed inside `alone()`.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -21,7 +27,8 @@ import pytest
 from srharness import settings
 
 ISOLATION_ENV = "SRHARNESS_PERF_ISOLATION"
-_ACTIVE = {"on": False, "workers": 0}   # this process: locks registered; xdist workers of its run
+# this process: locks registered; xdist workers of its run; the registered PerfIsolation
+_ACTIVE = {"on": False, "workers": 0, "plugin": None}
 
 
 def _workers() -> int:
@@ -34,7 +41,7 @@ def enabled() -> bool:
 
 def configure(config) -> None:
     """Register the locks on xdist workers of a run with more than one worker."""
-    _ACTIVE["on"] = False
+    _ACTIVE["on"], _ACTIVE["plugin"] = False, None
     # only an xdist worker counts its siblings: a pytest started by a test inherits the variables
     _ACTIVE["workers"] = _workers() if hasattr(config, "workerinput") else 0
     if not hasattr(config, "workerinput") or _workers() < 2 or not enabled():
@@ -42,23 +49,56 @@ def configure(config) -> None:
     folder = Path(tempfile.gettempdir()) / "srharness-isolation"
     folder.mkdir(parents=True, exist_ok=True)
     run = config.workerinput.get("testrunuid", "run")
-    config.pluginmanager.register(PerfIsolation(folder / f"{run}.gate", folder / f"{run}.room"),
-                                  "srharness-perf-isolation")
-    _ACTIVE["on"] = True
+    plugin = PerfIsolation(folder / f"{run}.gate", folder / f"{run}.room")
+    config.pluginmanager.register(plugin, "srharness-perf-isolation")
+    _ACTIVE["on"], _ACTIVE["plugin"] = True, plugin
 
 
 def is_perf(item) -> bool:
     return item.get_closest_marker("perf") is not None
 
 
+def alone_for_measurement_only(item) -> bool:
+    """A perf test that is exclusive only inside `alone()` (marker `perf(alone="measurement")`)."""
+    marker = item.get_closest_marker("perf")
+    return marker is not None and marker.kwargs.get("alone") == "measurement"
+
+
+@contextlib.contextmanager
+def alone():
+    """No other test of this run executes inside the block (a no-op without isolation, or where the
+    whole test already runs alone)."""
+    plugin = _ACTIVE["plugin"]
+    room = plugin.narrow_room if plugin is not None else None
+    if room is None:
+        yield
+        return
+    gate = plugin.narrow_gate
+    fcntl.flock(room, fcntl.LOCK_UN)           # give up this test's shared hold ...
+    fcntl.flock(gate, fcntl.LOCK_EX)           # ... and take the room as a perf test does
+    fcntl.flock(room, fcntl.LOCK_EX)
+    fcntl.flock(gate, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        plugin.alone_blocks += 1
+        fcntl.flock(room, fcntl.LOCK_UN)
+        fcntl.flock(gate, fcntl.LOCK_EX)           # back to a shared hold, through the gate
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        fcntl.flock(room, fcntl.LOCK_SH)
+
+
 class PerfIsolation:
     def __init__(self, gate: Path, room: Path):
         self.gate_path, self.room_path = gate, room
+        self.narrow_gate = self.narrow_room = None      # open while a measurement-only test runs
+        self.alone_blocks = 0                           # alone() blocks run by that test
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
         with open(self.gate_path, "a+") as gate, open(self.room_path, "a+") as room:
-            if is_perf(item):
+            narrow = alone_for_measurement_only(item)
+            if is_perf(item) and not narrow:
                 fcntl.flock(gate, fcntl.LOCK_EX)       # new tests wait at the gate ...
                 fcntl.flock(room, fcntl.LOCK_EX)       # ... while the running ones finish
                 fcntl.flock(gate, fcntl.LOCK_UN)
@@ -66,21 +106,27 @@ class PerfIsolation:
                 fcntl.flock(gate, fcntl.LOCK_EX)
                 fcntl.flock(gate, fcntl.LOCK_UN)
                 fcntl.flock(room, fcntl.LOCK_SH)
+            if narrow:
+                self.narrow_gate, self.narrow_room, self.alone_blocks = gate, room, 0
             try:
                 yield
             finally:
                 fcntl.flock(room, fcntl.LOCK_UN)
+                self.narrow_gate = self.narrow_room = None
 
 
 def measurement_conditions() -> dict:
     """How a perf figure of this process is being measured, for its conditions."""
     workers = _ACTIVE["workers"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    out = {"run_alone": workers < 2 or _ACTIVE["on"], "xdist_workers": workers,
+    plugin = _ACTIVE["plugin"]
+    untimed_alone = plugin is not None and plugin.narrow_room is not None and not plugin.alone_blocks
+    out = {"run_alone": workers < 2 or (_ACTIVE["on"] and not untimed_alone), "xdist_workers": workers,
            "host_load_1min": None if load is None else round(load, 2)}
     if not out["run_alone"]:
+        why = "it timed outside isolation.alone()" if untimed_alone else f"{ISOLATION_ENV}=off"
         out["concurrent_work"] = (f"measured while {workers - 1} other xdist worker(s) of this run could execute "
-                                  f"tests ({ISOLATION_ENV}=off)")
+                                  f"tests ({why})")
     return out
 
 

@@ -16,7 +16,7 @@ import torch
 from srharness import report
 from srharness.records import Verdict
 
-from .trainer import TrainConfig, TrainResult, build_training_model, load_checkpoint, run_training
+from .trainer import RESULT_FILE, TrainConfig, TrainResult, build_training_model, load_checkpoint, run_training
 from srharness import settings
 
 MODEL = "rcan-training"
@@ -68,10 +68,22 @@ class CpuTrainingChecks:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def reference(cls, tmp_path_factory, train_dir) -> TrainResult:
-        """One process, `steps` steps, a checkpoint every 10 steps: the run the others compare with."""
-        out = tmp_path_factory.mktemp("rcan_training_1p")
-        return run_training(cls.config(out, train_dir, eval_dir=str(train_dir) if train_dir else None))
+    def reference(cls, request, tmp_path_factory, train_dir) -> TrainResult:
+        """One process, `steps` steps, a checkpoint every 10 steps: the run the others compare with.
+        Trained once per pytest run: under xdist the class's tests land on several workers, so the
+        first to ask trains into the run's shared temp folder (the parent of every worker's basetemp,
+        new each run) under a lock, and the others read its result and checkpoints; its throughput
+        is still this run's own measurement."""
+        def train(out):
+            return run_training(cls.config(out, train_dir, eval_dir=str(train_dir) if train_dir else None))
+        if not hasattr(request.config, "workerinput"):
+            return train(tmp_path_factory.mktemp("rcan_training_1p"))
+        from srharness.export_cache import _locked
+        out = tmp_path_factory.getbasetemp().parent / f"rcan_training_1p-{cls.__module__}.{cls.__qualname__}"
+        with _locked(out):
+            if (out / RESULT_FILE).is_file():
+                return TrainResult.load(out / RESULT_FILE)
+            return train(out)
 
     def test_loss_falls(self, reference, sr_record):
         first, last = np.mean(reference.losses[:10]), np.mean(reference.losses[-10:])
