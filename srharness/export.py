@@ -259,7 +259,8 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
     else:
         raise ExportError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
 
-    example = torch.rand(1, channels, *shape)
+    from srharness.data.inputs import random_input   # the tracing example: seeded, from the one input maker
+    example = torch.from_numpy(random_input((1, channels, *shape)))
     from srharness.fileio import check_destination, sweep_temporaries, temp_prefix
     check_destination(out_path)   # a folder or a path under a file: refused before the export runs
     if out_path.parent.is_dir():

@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-
 
 def __getattr__(name):
     # CPU_BACKENDS: the registry's CPU backends, read when asked (plugins may add some)
@@ -43,19 +40,13 @@ def guide_shape(model: str) -> tuple[int, int]:
     return shape(model)
 
 
-def make_input(model, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
-    """srharness.deploy.make_input (the one input maker), kept under its old name."""
-    from srharness.deploy import make_input as make
-    return make(model, shape, batch, seed)
-
-
 def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = None, batch: int = 1,
                  scale: int = 2, workdir: Path, threads: int | None = None, export_cache=None,
                  **options) -> Target:
     """The model on a CPU backend, deployed (srharness.deploy) and ready to time; options go to the
     runner. ONNX backends time a static export at the shape (dynamic for a batch > 1)."""
     from srharness.backends import BackendUnavailable, backend_names, get_backend
-    from srharness.deploy import deploy
+    from srharness.deploy import deploy, make_input
     from srharness.models import get_model_spec
     try:
         info = get_backend(backend)

@@ -239,3 +239,27 @@ def test_parse_shape_is_the_cli_parser():
     for bad in ("32", "0x4", "99999x99999"):
         with pytest.raises(UsageError):
             parse_shape(bad)
+
+
+def test_make_input_is_the_one_maker_of_noise_and_real_image_crops():
+    """Noise, real-image crops (fidelity, export checks), the device pipelines' pools and the
+    exporter's tracing example all come from make_input / srharness.data.inputs."""
+    from srharness.data.colour import matlab_y
+    from srharness.errors import UsageError
+    from srharness.deploy import make_input
+    from srharness.models import get_model_spec
+    from srharness.runners.device import GpuOptions
+    from srharness.runners.torch_runner import TorchPipeline
+    from torch import nn
+    rgb = np.random.default_rng(7).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    y = make_input("srcnn", (20, 30), image=rgb)                     # one channel: the centre crop's Y
+    np.testing.assert_array_equal(y[0, 0], (matlab_y(rgb[10:30, 10:40]).astype(np.float32) / 255.0))
+    spec = get_model_spec("rdn")                                     # RGB planes, on the model's range
+    x = make_input(spec, (20, 30), batch=2, image=rgb)
+    assert x.shape == (2, 3, 20, 30) and x.dtype == np.float32
+    np.testing.assert_allclose(x[1], rgb[10:30, 10:40].transpose(2, 0, 1) / 255.0 * spec.input_range, rtol=1e-6)
+    with pytest.raises(UsageError, match=r"set5/baby is 40x50: no 48x48 crop of it"):
+        make_input("srcnn", (48, 48), image=rgb, where="set5/baby")
+    pipe = TorchPipeline(nn.Identity(), (1, 1, 8, 8), 1.0, GpuOptions(), device="cpu", distinct_inputs=3)
+    for i, pooled in enumerate(pipe.host_inputs()):
+        np.testing.assert_array_equal(pooled, make_input("srcnn", (8, 8), seed=i))

@@ -33,18 +33,14 @@ SET5_IMAGE = "butterfly"     # the most detailed Set5 image
 def input_batch(model: str, shape: tuple[int, int], data_dir, seed: int = 0) -> tuple[np.ndarray, str]:
     """One NCHW float32 input on the model's range, and where it comes from: a centre crop of a
     Set5 image (Y channel for one-channel models) with a data dir, else uniform noise."""
+    from srharness.deploy import make_input     # the one input maker
     spec = get_model_spec(model)
     h, w = shape
     if data_dir is not None:
-        from srharness.data.colour import matlab_y
         from srharness.data.datasets import load_dataset
         rgb = load_dataset("set5", data_dir).subset([SET5_IMAGE]).samples[0].hr()
-        top, left = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
-        crop = rgb[top:top + h, left:left + w]
-        planes = matlab_y(crop)[None] if spec.in_channels == 1 else crop.transpose(2, 0, 1)
-        x = planes.astype(np.float32)[None] / 255.0
-        return (x * spec.input_range).astype(np.float32), f"set5/{SET5_IMAGE} centre crop {h}x{w}"
-    from srharness.deploy import make_input     # the one input maker (same values as before)
+        return (make_input(spec, (h, w), image=rgb, where=f"set5/{SET5_IMAGE}"),
+                f"set5/{SET5_IMAGE} centre crop {h}x{w}")
     return make_input(spec, (h, w), 1, seed), f"uniform noise {h}x{w} (seed {seed}; no data dir)"
 
 

@@ -60,7 +60,7 @@ def check_shape_env() -> tuple[int, int] | None:
 
 
 def _inputs(model: str, shape: tuple[int, int], n: int) -> list[np.ndarray]:
-    from srharness.perf_targets import make_input
+    from srharness.deploy import make_input
     return [make_input(model, shape, 1, seed=i)[0:1] for i in range(n)]
 
 

@@ -68,15 +68,21 @@ def parse_shape(text: str) -> tuple[int, int]:
     return h, w
 
 
-def make_input(spec, shape: tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
-    """A deterministic NCHW float32 input on the model's range ([0,1] or [0,255]); random data
-    avoids denormal/zero shortcuts in timing and exercises every weight in agreement checks."""
+def make_input(spec, shape: tuple[int, int], batch: int = 1, seed: int = 0, *, image=None,
+               where: str = "image") -> np.ndarray:
+    """The one input maker: a deterministic NCHW float32 input on the model's range ([0,1] or
+    [0,255]): seeded uniform noise (timing, calibration for timing, agreement without data), or
+    with `image` (RGB uint8 HxWx3) its centre crop, the Y channel for a one-channel model (real
+    photos for fidelity and export checks; `where` names the image in an error)."""
+    from srharness.data.inputs import crop_input, random_input
     spec = _spec(spec)
     h, w = (int(d) for d in shape)
     if h % spec.input_multiple or w % spec.input_multiple:
         raise UsageError(f"{spec.name}: H and W must be multiples of {spec.input_multiple}, got {h}x{w}")
-    rng = np.random.default_rng(seed)
-    return (rng.random((batch, spec.in_channels, h, w), dtype=np.float32) * spec.input_range).astype(np.float32)
+    if image is None:
+        return random_input((batch, spec.in_channels, h, w), spec.input_range, seed)
+    x = crop_input(image, h, w, spec.in_channels, spec.input_range, where)
+    return np.repeat(x, batch, axis=0) if batch > 1 else x
 
 
 def real_inputs(shape: tuple[int, int], data_dir=None, n: int = 3, *, in_channels: int = 3,
@@ -84,21 +90,11 @@ def real_inputs(shape: tuple[int, int], data_dir=None, n: int = 3, *, in_channel
     """n NCHW float32 inputs on [0, input_range]: centre crops of real photos, the first n images
     of Set5 (`data_dir`) or, with no data dir, of the embedded dataset; Y (MATLAB) for 1-channel
     models. A crop larger than an image is refused (a smaller crop would be a wrong figure)."""
-    from srharness.data.colour import matlab_y
     from srharness.data.datasets import load_dataset
+    from srharness.data.inputs import crop_input
     ds = load_dataset("set5", data_dir) if data_dir is not None else load_dataset("embedded")
     h, w = (int(d) for d in shape)
-    out = []
-    for sample in list(ds)[:n]:
-        rgb = sample.hr()
-        if rgb.shape[0] < h or rgb.shape[1] < w:
-            raise UsageError(f"{ds.name}/{sample.name} is {rgb.shape[0]}x{rgb.shape[1]}: no {h}x{w} crop of it; "
-                             "ask for a smaller crop", subject=f"{h}x{w}")
-        top, left = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
-        crop = rgb[top:top + h, left:left + w]
-        planes = matlab_y(crop)[None] if in_channels == 1 else crop.transpose(2, 0, 1)
-        out.append(np.ascontiguousarray(planes[None].astype(np.float32) / 255.0 * input_range, dtype=np.float32))
-    return out
+    return [crop_input(s.hr(), h, w, in_channels, input_range, f"{ds.name}/{s.name}") for s in list(ds)[:n]]
 
 
 def guide_shape(spec) -> tuple[int, int]:

@@ -121,16 +121,13 @@ class DevicePipeline(Runner):
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.options.precision]
 
     def host_inputs(self) -> list[np.ndarray]:
-        """The pool as numpy (float32 on the model's range; on the uint8 grid when uint8_io)."""
-        rng = np.random.default_rng(self.seed)
-        out = []
-        for _ in range(self.distinct_inputs):
-            x = rng.random(self.input_shape, dtype=np.float32)
-            if self.options.uint8_io:
-                out.append(np.round(x * 255.0).astype(np.uint8))
-            else:
-                out.append((x * self.input_range).astype(np.float32))
-        return out
+        """The pool as numpy (float32 on the model's range; on the uint8 grid when uint8_io): input i
+        is the one input maker's noise of seed `seed + i` (srharness.deploy.make_input's)."""
+        from srharness.data.inputs import random_input
+        if self.options.uint8_io:
+            return [np.round(random_input(self.input_shape, 255.0, self.seed + i)).astype(np.uint8)
+                    for i in range(self.distinct_inputs)]
+        return [random_input(self.input_shape, self.input_range, self.seed + i) for i in range(self.distinct_inputs)]
 
     def to_model_range(self, out: np.ndarray) -> np.ndarray:
         out = np.asarray(out)
