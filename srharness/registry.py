@@ -294,10 +294,12 @@ def register_protocol(protocol, *, replace_existing: bool = False):
 
 
 def register_backend(name: str, builder: Callable, *, hardware: str, precision: str, needs: tuple[str, ...] = (),
-                     description: str = "", replace_existing: bool = False):
-    """A runner builder: `builder(**kwargs) -> srharness.runners.base.Runner`; see srharness.backends."""
+                     description: str = "", timing=None, replace_existing: bool = False):
+    """A runner builder: `builder(**kwargs) -> srharness.runners.base.Runner`; `timing`: how GPU
+    timing runs it (a srharness.backends.Timing); see srharness.backends."""
     return _provider("backend")(name, builder, hardware=hardware, precision=precision, needs=tuple(needs),
-                                description=description, origin=_caller_module(), replace_existing=replace_existing)
+                                description=description, timing=timing, origin=_caller_module(),
+                                replace_existing=replace_existing)
 
 
 def register_hardware(name: str, detector: Callable, *, marker: str, tools: tuple[str, ...] = (),

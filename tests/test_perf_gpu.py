@@ -156,7 +156,7 @@ def test_sampled_accuracy_check():
 
 
 def test_options_validate_and_tag():
-    from srharness.deploy.pipeline import resolve_backend
+    from srharness.backends import get_backend, timing_precision
     assert GpuOptions(precision="fp16", channels_last=True, cuda_graphs=True, uint8_io=True).tag() == \
         "fp16+channels_last+cuda_graphs+uint8_io"
     with pytest.raises(ValueError, match="captures CUDA graphs itself"):
@@ -165,13 +165,15 @@ def test_options_validate_and_tag():
         GpuOptions(precision="int4").validate()
     with pytest.raises(ValueError, match="batch"):
         GpuPerfConfig(batch=0)
-    assert resolve_backend("torch-cuda-fp16") == ("torch-cuda", "fp16")
-    assert resolve_backend("torch-cuda", "bf16") == ("torch-cuda", "bf16")
-    assert resolve_backend("tensorrt") == ("tensorrt", "fp16")
+    assert (get_backend("torch-cuda-fp16").timing.family, timing_precision("torch-cuda-fp16")) == ("torch-cuda", "fp16")
+    assert timing_precision("torch-cuda", "bf16") == "bf16"
+    assert timing_precision("tensorrt") == "fp16"
     with pytest.raises(ValueError, match="contradicts"):
-        resolve_backend("torch-cuda-fp16", "bf16")
+        timing_precision("torch-cuda-fp16", "bf16")
     with pytest.raises(ValueError, match="bf16 is a torch-cuda precision"):
-        resolve_backend("ort-cuda", "bf16")
+        timing_precision("ort-cuda", "bf16")
+    with pytest.raises(ValueError, match="GPU backend 'ort': one of torch-cuda, torch-cuda-fp32"):
+        timing_precision("ort")
 
 
 def test_agreement_floors_are_the_card_floors():
@@ -372,16 +374,68 @@ def test_reduced_precision_runners_leave_the_callers_module_alone():
 
 
 def test_deployed_pipeline_is_a_runner(tmp_path):
-    """deploy_pipeline's CPU twin: a Runner whose run(x) is the module's output, from the export
-    cache for an ONNX family (the same file as the CPU ort backend's static export)."""
-    from srharness.deploy import make_input
-    from srharness.deploy.pipeline import deploy_pipeline
+    """A timed backend deployed (its device pipeline, here the CPU twin): a Runner whose run(x) is
+    the module's output."""
+    from srharness.deploy import deploy, make_input
     from srharness.models import build_model
     from srharness.runners.base import Runner
     from srharness.runners.torch_runner import TorchRunner
-    pipe = deploy_pipeline("srcnn", "torch-cuda", options=GpuOptions(), shape=(16, 16), device="cpu",
-                           workdir=tmp_path)
+    pipe = deploy("srcnn", 2, backend="torch-cuda", timing=GpuOptions(), shape=(16, 16), device="cpu",
+                  workdir=tmp_path, build=False).runner
     assert isinstance(pipe, Runner)
     x = make_input("srcnn", (16, 16))
     np.testing.assert_allclose(pipe.run(x), TorchRunner(build_model("srcnn", 2)).run(x), atol=1e-5)
     assert pipe.describe().precision == "fp32"
+
+
+# the variants as they were named before they joined the one backend table (srharness.backends)
+_CL16 = dict(precision="fp16", channels_last=True)
+_IO = dict(uint8_io=True, pinned=True)
+EXPECTED_VARIANTS = {
+    "torch-cuda-fp32": ("torch-cuda", GpuOptions()),
+    "torch-cuda-fp16": ("torch-cuda", GpuOptions(precision="fp16")),
+    "torch-cuda-fp16-cl": ("torch-cuda", GpuOptions(**_CL16)),
+    "torch-cuda-fp16-cl-graphs": ("torch-cuda", GpuOptions(**_CL16, cuda_graphs=True)),
+    "torch-cuda-fp16-cl-graphs-u8-pinned": ("torch-cuda", GpuOptions(**_CL16, cuda_graphs=True, **_IO)),
+    "torch-cuda-fp16-compile-graphs-u8-pinned": ("torch-cuda", GpuOptions(
+        **_CL16, cuda_graphs=True, compile="max-autotune-no-cudagraphs", **_IO)),
+    "ort-cuda-fp16": ("ort-cuda", GpuOptions(precision="fp16", **_IO)),
+    "ort-trt-fp16": ("ort-trt", GpuOptions(precision="fp16", **_IO)),
+    "tensorrt-fp16": ("tensorrt", GpuOptions(precision="fp16", **_IO)),
+}
+
+
+def test_timing_variants_are_backends_of_the_one_factory():
+    """One backend name table: every name GPU timing takes (bench --backend / --variants, the cuda
+    suites) is a registered backend whose `timing` says its pipeline and options; the variants and
+    their options are the ones the GPU figures were always timed with."""
+    from srharness.backends import BACKENDS, get_backend, gpu_options, timed_backends, timing_variants
+    assert timing_variants() == list(EXPECTED_VARIANTS)
+    for name, (family, options) in EXPECTED_VARIANTS.items():
+        b = get_backend(name)
+        assert (b.hardware, b.timing.family, gpu_options(name)) == ("cuda", family, options), name
+        assert b.precision == options.precision and name in BACKENDS
+    assert [n for n in timing_variants() if get_backend(n).timing.slow] == ["torch-cuda-fp16-compile-graphs-u8-pinned"]
+    assert set(timed_backends()) == set(EXPECTED_VARIANTS) | {"torch-cuda", "torch-cuda-bf16", "ort-cuda", "ort-trt",
+                                                               "tensorrt", "tensorrt-fp32"}
+    assert gpu_options("torch-cuda", "bf16", channels_last=True) == GpuOptions(precision="bf16", channels_last=True)
+
+
+def test_a_timing_variant_runs_as_its_device_pipeline(tmp_path):
+    """As a runner (build_runner, eval), a variant is its device pipeline: here the ONNX
+    family's CPU twin with uint8 I/O, deployed at a shape, agreeing with torch."""
+    from srharness.deploy import deploy, make_input
+    from srharness.runners.device import DevicePipeline
+    from srharness.runners.ort_gpu import OrtGpuPipeline
+    d = deploy("srcnn", 2, backend="ort-cuda-fp16", timing=True, shape=(16, 16), device="cpu", workdir=tmp_path,
+               build=False)
+    assert isinstance(d.runner, OrtGpuPipeline) and d.runner.options == EXPECTED_VARIANTS["ort-cuda-fp16"][1]
+    assert d.export is not None and d.runner.input_shape == (1, 1, 16, 16)
+    fig = pg.measure_pipeline(d.runner, GpuPerfConfig(**QUICK), caching=False)
+    assert fig.passed and fig.conditions["input_dtype"] == "uint8"
+    from srharness.backends import build_runner
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="NVIDIA GPU|CUDAExecutionProvider"):
+            build_runner("ort-cuda-fp16", model="srcnn", onnx=d.onnx, input_shape=(1, 1, 16, 16),
+                         workdir=tmp_path).run(make_input("srcnn", (16, 16)))
+    assert isinstance(build_runner("torch-cuda-fp16-cl", model="srcnn", input_shape=(1, 1, 16, 16)), DevicePipeline)

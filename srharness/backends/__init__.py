@@ -25,10 +25,16 @@ build_runner keyword arguments (a builder takes what it `needs` and passes the r
                   session_options, providers, calibration_images, and the torch-cuda options
                   of srharness.runners.torch_runner)
 A missing need raises `BackendUnavailable` with the reason (checks turn it into a skip).
+
+GPU timing (srharness.perf_gpu) runs a backend's device pipeline: a backend that can be timed says
+how in its `timing` (a `Timing`: the pipeline builder, the GpuOptions it times with, the
+precisions a bare name takes). The named timing variants the cuda suites time and `srharness bench
+--variants` tables (torch-cuda-fp16-cl-graphs-u8-pinned, ort-cuda-fp16, tensorrt-fp16 ...) are
+backends of this one table too: as runners they are their device pipeline.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +45,16 @@ BACKENDS = Registry("backend")
 NEEDS = ("torch", "onnx", "calibration", "input_shape", "workdir")
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How the GPU timing loops run a backend: `pipeline(spec=, scale=, module=, onnx=, input_shape=,
+    options=GpuOptions, workdir=, device=, distinct_inputs=)` -> a DevicePipeline (a Runner)."""
+    family: str                    # the pipeline kind, and the backend its figures are recorded under
+    pipeline: Callable[..., Any]
+    options: dict = field(default_factory=dict)      # GpuOptions fields it times with (precision: the backend's)
+    precisions: tuple[str, ...] = ("fp32", "fp16")   # what the bare family name may be asked to run at
+    variant: bool = False          # one of the named variants the cuda suites time (`bench --variants all`)
+    slow: bool = False             # marked slow in the suites (max-autotune compiles for minutes)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ class BackendSpec:
     precision: str                 # fp32 | fp16 | bf16 | int8
     needs: tuple[str, ...] = ()    # of NEEDS
     description: str = ""
+    timing: Timing | None = None   # GPU timing: its device pipeline (None: not timed by srharness.perf_gpu)
 
     def __post_init__(self):
         unknown = [n for n in self.needs if n not in NEEDS]
@@ -80,6 +97,45 @@ def backend_names(hardware: str | None = None, needs_torch: bool | None = None) 
             continue
         out.append(name)
     return out
+
+
+def timed_backends() -> list[str]:
+    """The backends GPU timing can run (srharness.perf_gpu): those with a `timing`."""
+    return [name for name in backend_names() if BACKENDS[name].timing is not None]
+
+
+def timing_variants() -> list[str]:
+    """The named timing variants (the cuda suites' and `bench --variants all`), in registration order."""
+    return [name for name in timed_backends() if BACKENDS[name].timing.variant]
+
+
+def timing_precision(name: str, precision: str | None = None) -> str:
+    """The precision backend `name` is timed at: a bare family name (torch-cuda, tensorrt) takes
+    `precision` (default: the backend's own); any other name runs its own, which `precision` must
+    not contradict. ValueError naming the fix otherwise."""
+    from srharness.runners.device import PRECISIONS
+    b = get_backend(name) if name in BACKENDS else None
+    if b is None or b.timing is None:
+        raise ValueError(f"GPU backend {name!r}: one of {', '.join(timed_backends())}")
+    bare = name == b.timing.family
+    if not bare and precision and precision != b.precision:
+        raise ValueError(f"--backend {name} runs {b.precision}; --precision {precision} contradicts it")
+    precision = precision or b.precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+    if precision not in b.timing.precisions:
+        takes = sorted({BACKENDS[n].timing.family for n in timed_backends() if precision in BACKENDS[n].timing.precisions})
+        raise ValueError(f"{b.timing.family} runs {' or '.join(b.timing.precisions)} here; {precision} is a "
+                         f"{' / '.join(takes)} precision")
+    return precision
+
+
+def gpu_options(name: str, precision: str | None = None, **overrides):
+    """The GpuOptions backend `name` is timed with: its `timing.options`, at `timing_precision`,
+    with `overrides` (command-line flags) on top; validated."""
+    from srharness.runners.device import GpuOptions
+    precision = timing_precision(name, precision)
+    return GpuOptions(**{**get_backend(name).timing.options, **overrides, "precision": precision}).validate()
 
 
 def build_runner(name: str, *, spec=None, model: str | None = None, scale: int = 2, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srharness.backends import BackendUnavailable
+from srharness.backends import BackendUnavailable, Timing
 
 
 def _module(module, spec, scale):
@@ -109,13 +109,87 @@ def tensorrt_builder(precision: str):
     return build
 
 
+# ---------------------------------------------------------------- GPU timing: device pipelines
+def torch_pipeline(*, spec, scale=2, module=None, input_shape, options, device="cuda", distinct_inputs=4, **_):
+    from srharness.runners.torch_runner import TorchPipeline
+    return TorchPipeline(_module(module, spec, scale), input_shape, spec.input_range, options, device=device,
+                         distinct_inputs=distinct_inputs)
+
+
+def ort_gpu_pipeline(family: str):
+    def build(*, spec, onnx, input_shape, options, workdir, device="cuda", distinct_inputs=4, **_):
+        from srharness.runners.ort_gpu import PROVIDERS, OrtGpuPipeline, require_provider
+        if device == "cuda":
+            require_provider(PROVIDERS[family])
+        onnx, workdir = Path(onnx), Path(workdir)
+        if options.precision == "fp16" and family == "ort-cuda":    # ort-trt: the provider's own fp16 flag
+            from srharness.quantize import to_fp16
+            onnx = to_fp16(onnx, workdir / onnx.name.replace(".onnx", "_fp16.onnx"))
+        return OrtGpuPipeline(onnx, input_shape, spec.input_range, options, backend=family, cache_dir=workdir,
+                              device=device, distinct_inputs=distinct_inputs)
+    return build
+
+
+def tensorrt_pipeline(*, spec, onnx, input_shape, options, workdir, device="cuda", distinct_inputs=4, **_):
+    from srharness.runners import tensorrt
+    tensorrt.require_tensorrt()
+    return tensorrt.tensorrt_pipeline(Path(onnx), input_shape, spec.input_range, options, workdir=Path(workdir),
+                                      device=device, distinct_inputs=distinct_inputs)
+
+
+def variant_builder(timing: Timing, precision: str):
+    """A timing variant as a runner: its device pipeline on CUDA at the input shape."""
+    def build(*, spec, scale=2, module=None, onnx=None, input_shape, workdir=None, **_):
+        from srharness.runners.device import GpuOptions
+        return timing.pipeline(spec=spec, scale=scale, module=module, onnx=onnx, input_shape=input_shape,
+                               options=GpuOptions(**timing.options, precision=precision), workdir=workdir)
+    return build
+
+
+TORCH_TIMING = dict(family="torch-cuda", pipeline=torch_pipeline, precisions=("fp32", "fp16", "bf16"))
+_CL16 = {"channels_last": True}
+_IO = {"uint8_io": True, "pinned": True}
+# the named variants the cuda suites time and `srharness bench --variants` tables: name -> (timing, precision)
+TIMING_VARIANTS = {
+    "torch-cuda-fp16-cl": (Timing(**TORCH_TIMING, options=_CL16, variant=True), "fp16"),
+    "torch-cuda-fp16-cl-graphs": (Timing(**TORCH_TIMING, options={**_CL16, "cuda_graphs": True}, variant=True), "fp16"),
+    "torch-cuda-fp16-cl-graphs-u8-pinned": (Timing(**TORCH_TIMING, options={**_CL16, "cuda_graphs": True, **_IO},
+                                                   variant=True), "fp16"),
+    # the best batch-1 variant: inductor kernels replayed as one CUDA graph, uint8 I/O, pinned copies
+    "torch-cuda-fp16-compile-graphs-u8-pinned": (Timing(**TORCH_TIMING, options={
+        **_CL16, "cuda_graphs": True, "compile": "max-autotune-no-cudagraphs", **_IO}, variant=True, slow=True), "fp16"),
+    "ort-cuda-fp16": (Timing("ort-cuda", ort_gpu_pipeline("ort-cuda"), _IO, variant=True), "fp16"),
+    "ort-trt-fp16": (Timing("ort-trt", ort_gpu_pipeline("ort-trt"), _IO, variant=True), "fp16"),
+    "tensorrt-fp16": (Timing("tensorrt", tensorrt_pipeline, _IO, variant=True), "fp16"),
+}
+
+
+def _register_variants(api, names) -> None:
+    for name in names:
+        timing, precision = TIMING_VARIANTS[name]
+        family = "torch" if timing.family == "torch-cuda" else "onnx"
+        needs = ("torch", "input_shape") if family == "torch" else ("onnx", "input_shape", "workdir")
+        tag = "+".join(k for k, v in timing.options.items() if v is True) + (
+            f"+compile:{timing.options['compile']}" if timing.options.get("compile") else "")
+        api.register_backend(name, variant_builder(timing, precision), hardware="cuda", precision=precision,
+                             needs=needs, timing=timing,
+                             description=f"timing variant of {timing.family}: {precision}+{tag} (as a runner: its "
+                                         "device pipeline at the input's shape)")
+
+
 def register_builtin_backends(api) -> None:
     torch_needs = ("torch",)
     api.register_backend("torch", torch_builder("cpu", "fp32"), hardware="cpu", precision="fp32", needs=torch_needs,
                          description="torch eager on the CPU: the reference")
-    for name, precision in (("torch-cuda", "fp32"), ("torch-cuda-fp16", "fp16"), ("torch-cuda-bf16", "bf16")):
+    # torch-cuda-fp32 names torch-cuda in the timing tables (the fp32 baseline of the variants)
+    for name, precision in (("torch-cuda", "fp32"), ("torch-cuda-fp32", "fp32"), ("torch-cuda-fp16", "fp16"),
+                            ("torch-cuda-bf16", "bf16")):
+        timing = Timing(**TORCH_TIMING, variant=name in ("torch-cuda-fp32", "torch-cuda-fp16"))
         api.register_backend(name, torch_builder("cuda", precision), hardware="cuda", precision=precision,
-                             needs=torch_needs, description=f"torch eager on CUDA, {precision}")
+                             needs=torch_needs, timing=timing,
+                             description="alias of torch-cuda" if name == "torch-cuda-fp32" else
+                             f"torch eager on CUDA, {precision}")
+    _register_variants(api, [n for n in TIMING_VARIANTS if n.startswith("torch-cuda")])
     ort = [("ort", "fp32", (), "onnxruntime CPU, fp32"),
            ("ort-fp16", "fp16", (), "onnxruntime CPU, fp16 weights and compute, float32 I/O"),
            ("ort-int8", "int8-max", ("calibration",), "alias of ort-int8-minmax"),
@@ -131,11 +205,15 @@ def register_builtin_backends(api) -> None:
         builder = ort_builder("fp32", (provider, "CPUExecutionProvider"))
         builder.backend_name = name
         api.register_backend(name, builder, hardware="cuda", precision="fp32", needs=("onnx",),
+                             timing=Timing(name, ort_gpu_pipeline(name)),
                              description=f"onnxruntime with the {provider}")
+    _register_variants(api, ["ort-cuda-fp16", "ort-trt-fp16"])
     card = ("onnx", "input_shape", "workdir")
     for name, precision in (("tensorrt", "fp16"), ("tensorrt-fp32", "fp32")):
         api.register_backend(name, tensorrt_builder(precision), hardware="cuda", precision=precision, needs=card,
+                             timing=Timing("tensorrt", tensorrt_pipeline),
                              description=f"TensorRT engine built by trtexec, {precision}")
+    _register_variants(api, ["tensorrt-fp16"])
     api.register_backend("ascend-om", ascend_builder, hardware="ascend", precision="fp16", needs=card,
                          description="atc-compiled .om run by benchmark / ais_bench (atc's default precision)")
     for name, dtype, mode in (("vacc-fp16", "fp16", "max"), ("vacc-int8-max", "int8", "max"),

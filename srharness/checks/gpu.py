@@ -8,7 +8,8 @@ guides' T4 baselines stays in srharness.checks.hardware.CudaChecks.
   skips with what was looked for.
 - task accuracy (real weights: official VDSR with the shared data): torch-cuda fp16 and bf16 on
   Set5 under every protocol that has a torch PSNR golden for the model, judged by the golden's rule.
-- timing at the guide's shape: each variant of GPU_TIMING_VARIANTS gives fps_gpu_compute,
+- timing at the guide's shape: each named timing variant (a backend of srharness.backends whose
+  `timing.variant` is set; GPU_TIMING_VARIANTS) gives fps_gpu_compute,
   fps_host_e2e and the H2D/compute/D2H split, with TEST01 (outputs sampled in the timed run),
   TEST04 (repeated vs distinct inputs), the NaN/Inf guard and the independent event loop
   (within 10%); a figure whose check fails fails its test. The guides publish no GPU floor, so
@@ -19,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 from srharness import report
-from srharness.deploy.pipeline import SLOW_VARIANTS, timing_variants
+from srharness.backends import get_backend, timing_variants
 from srharness.records import Verdict
 from srharness.checks import ModelChecks
 
@@ -136,20 +137,20 @@ class GpuChecks(ModelChecks):
         assert not failed, f"{self.model} {backend}: PSNR outside the golden's rule: {failed}"
 
     # ------------------------------------------------------------------ timing
-    @pytest.mark.parametrize("variant", [pytest.param(v, marks=pytest.mark.slow) if v in SLOW_VARIANTS else v
+    @pytest.mark.parametrize("variant", [pytest.param(v, marks=pytest.mark.slow) if get_backend(v).timing.slow else v
                                          for v in GPU_TIMING_VARIANTS])
     def test_gpu_timing(self, variant, sr_record, sr_golden_dir, tmp_path):
         from srharness.checks.hardware import _t4_baseline
         from srharness.perf import device_lock
-        from srharness.deploy import guide_shape
-        from srharness.deploy.pipeline import deploy_pipeline
+        from srharness.backends import gpu_options
+        from srharness.deploy import deploy, guide_shape
         from srharness.perf_gpu import measure_pipeline
         from srharness.runners.device import GpuUnavailable
         _require_cuda()
-        backend, options = timing_variants()[variant]
+        backend, options = get_backend(variant).timing.family, gpu_options(variant)   # figures: under its family
         config = gpu_perf_config()
         try:
-            pipe = deploy_pipeline(self.model, backend, options=options, scale=self.scale, workdir=tmp_path)
+            pipe = deploy(self.model, self.scale, backend=variant, timing=options, workdir=tmp_path, build=False).runner
             with device_lock("cuda:0"):
                 fig = measure_pipeline(pipe, config, independent=True,
                                        conditions={"model": self.model, "variant": variant,

@@ -52,12 +52,13 @@ def run(args) -> int:
     model_from_weights(args)   # no MODEL: --weights' architecture is detected (srharness.zoo)
     if args.model not in MODELS:
         raise CliError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
-    from srharness.deploy.pipeline import GPU_BACKENDS
-    if args.backend in GPU_BACKENDS or args.variants:
+    from srharness.backends import timed_backends
+    gpu_backends = timed_backends()     # the backends with a GPU timing pipeline (srharness.backends)
+    if args.backend in gpu_backends or args.variants:
         from srharness.cli.bench_gpu import run_gpu
         return run_gpu(args)
     if args.batch_sweep:   # never silently ignored
-        raise CliError(f"--batch-sweep: sweeps are timed on the GPU backends ({', '.join(GPU_BACKENDS)}); "
+        raise CliError(f"--batch-sweep: sweeps are timed on the GPU backends ({', '.join(gpu_backends)}); "
                        f"for {args.backend} give one --batch")
     if args.backend not in CPU_BACKENDS:
         raise CliError(f"--backend {args.backend!r}: this command times the CPU backends {', '.join(CPU_BACKENDS)}; "

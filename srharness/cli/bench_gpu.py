@@ -35,7 +35,7 @@ def add_gpu_arguments(p) -> None:
     g.add_argument("--compare-independent", action="store_true",
                    help="also time a plain CUDA-event loop over the same module; fail beyond 10%% apart")
     g.add_argument("--variants", default=None, metavar="NAME,...|all",
-                   help="time these named variants (srharness.deploy.pipeline.timing_variants: backend + options; "
+                   help="time these named variants (srharness.backends.timing_variants: backends with their options; "
                    "overrides --backend and the option flags) and print a markdown table with the H2D/compute/D2H split")
     g.add_argument("--no-e2e", action="store_true", help="skip the host end-to-end loop")
     g.add_argument("--no-caching-check", action="store_true", help="skip TEST04 (repeated vs distinct inputs)")
@@ -65,9 +65,10 @@ def run_gpu(args) -> int:
 
     from srharness.cli import CliError
     from srharness.perf import DEFAULT_UNSTABLE_CV, device_lock
-    from srharness.deploy.pipeline import deploy_pipeline, resolve_backend, timing_variants
+    from srharness.backends import get_backend, gpu_options, timing_variants
+    from srharness.deploy import deploy
     from srharness.perf_gpu import GpuPerfConfig, measure_pipeline
-    from srharness.runners.device import GpuOptions, GpuUnavailable
+    from srharness.runners.device import GpuUnavailable
 
     batches = _batches(args)
     try:
@@ -77,25 +78,25 @@ def run_gpu(args) -> int:
             unknown = [n for n in names if n not in known]
             if unknown:
                 raise CliError(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(known)}")
-            runs = [(n, *known[n]) for n in names]
+            # (variant, the backend its figures are recorded under, options)
+            runs = [(n, get_backend(n).timing.family, gpu_options(n)) for n in names]
         else:
-            _, precision = resolve_backend(args.backend, args.precision)
-            options = GpuOptions(precision=precision, cast="autocast" if args.autocast else "weights",
-                                 channels_last=args.channels_last, cuda_graphs=args.cuda_graphs, compile=args.compile,
-                                 uint8_io=args.uint8_io, pinned=args.pinned, tf32=args.tf32).validate()
+            flags = {"cast": "autocast" if args.autocast else None, "channels_last": args.channels_last,
+                     "cuda_graphs": args.cuda_graphs, "compile": args.compile, "uint8_io": args.uint8_io,
+                     "pinned": args.pinned, "tf32": args.tf32}
+            options = gpu_options(args.backend, args.precision, **{k: v for k, v in flags.items() if v})
             runs = [(None, args.backend, options)]
     except ValueError as exc:
         raise CliError(str(exc)) from None
     figures, rows = [], []
     with tempfile.TemporaryDirectory(prefix="srharness-bench-gpu-") as tmp:
         for (variant, backend, options), batch in ((r, b) for r in runs for b in batches):
-            precision = options.precision
             try:
                 config = GpuPerfConfig(warmup_iterations=args.warmup, warmup_seconds=max(args.warmup_seconds, 0.2),
                                        min_iterations=args.iterations, min_seconds=args.min_seconds, batch=batch,
                                        unstable_cv=DEFAULT_UNSTABLE_CV if args.unstable_cv is None else args.unstable_cv)
-                pipe = deploy_pipeline(args.model, backend, options=options, shape=args.shape, batch=batch,
-                                      scale=args.scale, workdir=Path(args.workdir or tmp), device=args.device)
+                pipe = deploy(args.model, args.scale, backend=variant or backend, timing=options, shape=args.shape,
+                              batch=batch, workdir=Path(args.workdir or tmp), device=args.device, build=False).runner
                 with device_lock(f"{args.device}:0" if args.device == "cuda" else "cpu"):
                     fig = measure_pipeline(pipe, config,
                                            host_e2e=not args.no_e2e, caching=not args.no_caching_check,

@@ -288,10 +288,26 @@ def get_backend_info(name: str, known: Sequence[str] | None = None):
                           subject=name) from None
 
 
+def _timing_options(backend: str, timing):
+    """The GpuOptions a timed backend runs with: True -> its own (srharness.backends.gpu_options);
+    given options get the backend's precision where they leave the default fp32."""
+    from dataclasses import replace
+
+    from srharness.backends import gpu_options, timing_precision
+    try:
+        if timing is True:
+            return gpu_options(backend)
+        return replace(timing, precision=timing_precision(backend, None if timing.precision == "fp32"
+                                                          else timing.precision)).validate()
+    except ValueError as exc:
+        raise DeployError(str(exc), subject=backend) from None
+
+
 def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, weights_required: bool = True,
            module=None, protocol=None, dataset=None, shape=None, batch: int = 1, calibration=None,
            workdir=None, export_cache=None, opset: int | None = None, threads: int | None = None,
-           build: bool = True, **options) -> Deployed:
+           build: bool = True, timing=None, device: str = "cuda", distinct_inputs: int = 4,
+           **options) -> Deployed:
     """The runner of `backend` for the model, ready to run. Exactly one way, for every caller.
 
     model        a registered name or ModelSpec
@@ -305,10 +321,16 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
     calibration  explicit int8 calibration inputs (NCHW on the model's range), or "random"
     workdir      variants, compiled engines, tool logs; export_cache: the export cache folder
     options      passed to the runner unchanged (kl_bins, out_path, providers, ...)
+    timing       GPU timing (srharness.perf_gpu): the runner is the backend's device pipeline
+                 (its `timing.pipeline`) with these GpuOptions (True: the backend's own), at `shape`
+                 (default: the guide's) and `batch`, on `device` ("cpu": its CPU twin), with a pool
+                 of `distinct_inputs` inputs; ONNX exported static at the shape (dynamic for a batch)
     """
     from srharness.backends import build_runner
     spec = _spec(model)
     info = get_backend_info(backend)
+    if timing is not None:
+        timing = _timing_options(backend, timing)
     if scale not in spec.scales:
         raise DeployError(f"{spec.name} is defined for scales {list(spec.scales)}, not x{scale}", subject=str(scale))
     path = resolve_weights(weights, spec, scale, weights_dir=weights_dir, required=weights_required)
@@ -318,12 +340,22 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
         if not spec.has_torch:
             raise DeployError(f"backend {backend} runs torch code; {spec.name} is an ONNX-only model ({spec.onnx})",
                               subject=backend)
-        d.module = module if module is not None else load_module(spec, scale, path)
+        # a timing pipeline casts its module in place: a fresh one, not the process's shared one
+        d.module = module if module is not None else load_module(spec, scale, path, shared=timing is None)
         kwargs["module"] = d.module
     workdir = Path(workdir) if workdir else None
     export_cache = export_cache or default_export_cache(workdir)
     first_input = None
-    if "input_shape" in info.needs:
+    if timing is not None:
+        shape = tuple(shape or guide_shape(spec))
+        kwargs["input_shape"] = (batch, spec.in_channels, *shape)
+        if "onnx" in info.needs:
+            if device == "cuda":
+                from srharness.runners.device import require_cuda
+                require_cuda(backend)      # the pipelines' buffers are torch CUDA tensors: before any export
+            if workdir is None:
+                raise DeployError(f"timing {backend} needs a workdir for its engine and variant files")
+    elif "input_shape" in info.needs:
         if shape is not None:
             input_shape = (batch, spec.in_channels, *shape)
         else:
@@ -337,7 +369,7 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
             raise DeployError(f"backend {backend} needs a workdir for its compiled model")
     if "onnx" in info.needs:
         if spec.has_torch:
-            if "input_shape" in info.needs:      # a card compiles the guide's static export
+            if "input_shape" in info.needs and timing is None:   # a card compiles the guide's static export
                 exp = export(spec, scale, weights=path, opset=opset, shape=kwargs["input_shape"][2:],
                              dynamic=False, cache_dir=export_cache)
             elif shape is not None:             # timing: the shape timed, static at batch 1
@@ -373,7 +405,11 @@ def deploy(model, scale: int, *, backend: str, weights=None, weights_dir=None, w
     if spec.sr_output is not None and "onnx" in info.needs and not spec.has_torch:
         options.setdefault("output", spec.sr_output)
     # BackendUnavailable (no CUDA, no vendor tool) propagates: checks skip on it, figures record it
-    runner = build_runner(backend, spec=spec, scale=scale, threads=threads, **kwargs, **options)
+    if timing is not None:
+        runner = info.timing.pipeline(spec=spec, scale=scale, options=timing, device=device,
+                                      distinct_inputs=distinct_inputs, **kwargs)
+    else:
+        runner = build_runner(backend, spec=spec, scale=scale, threads=threads, **kwargs, **options)
     d.runner = runner.build() if build else runner
     d.conditions = {"weights": d.weights_desc, "backend": backend,
                     "onnx": str(d.onnx) if d.onnx else None,
