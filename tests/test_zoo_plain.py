@@ -73,3 +73,13 @@ def test_a_row_whose_process_crashes_is_not_judged_naming_its_step(tmp_path, mon
     row = table._run_row("GRL", None, tmp_path / "work", timeout=60)
     assert row["verdict"] == "not judged"
     assert row["reason"].startswith("ONNX export at opset 9 (torch.jit trace) crashed with SIGSEGV"), row["reason"]
+
+
+def test_an_op_outside_the_vendors_supported_list_is_marked_with_the_document():
+    """ascend.yaml carries CANN 5.0.4.6's list of supported ONNX operators: an op of the guide-opset
+    graph it does not name is marked (Einsum, Upsample), a listed one is not (names case-insensitive)."""
+    got = will_not_compile({9: {"Conv": 2, "Relu": 1, "HardMax": 1, "Einsum": 1, "Upsample": 1}})
+    assert "Einsum at opset 9 (not in the supported ONNX operator list" in got["ascend"]
+    assert "Upsample at opset 9" in got["ascend"] and "canncommercial/5046" in got["ascend"]
+    assert "Conv" not in got["ascend"] and "HardMax" not in got["ascend"]
+    assert "ascend" not in will_not_compile({9: {"Conv": 2, "Relu": 1, "Reshape": 1, "Transpose": 1}})
