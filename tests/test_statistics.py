@@ -47,7 +47,8 @@ def test_a_nan_agrees_with_nothing_whatever_its_place(name):
 
 def test_each_agreement_floor_names_its_statistic():
     named = {n: t.statistic for n, t in load_tolerances().items() if t.statistic}
-    assert named == {"agreement": "pooled_psnr", "fidelity": "worst_psnr", "gpu_agreement": "worst_psnr"}
+    assert named == {"agreement": "pooled_psnr", "fidelity": "worst_psnr", "gpu_agreement": "worst_psnr",
+                     "tiled_agreement": "worst_psnr"}
     (o1, r1), (o2, r2) = _pair(0, 0.001), _pair(1, 0.03)
     assert tolerance("agreement").measure([o1, o2], [r1, r2], 1.0) == statistics.pooled_psnr([o1, o2], [r1, r2], 1.0)
     assert tolerance("fidelity").measure([o1, o2], [r1, r2], 1.0) == statistics.worst_psnr([o1, o2], [r1, r2], 1.0)
