@@ -34,7 +34,7 @@ class PerfChecks(ModelChecks):
     # alone only while timing (sr_alone): exports, calibrations and builds run beside other tests
     pytestmark = [pytest.mark.perf(alone="measurement")]
 
-    def test_cpu_variants(self, tmp_path, sr_record, sr_alone):
+    def test_cpu_variants(self, tmp_path, sr_record, sr_alone, sr_export_cache):
         import torch
         from srharness.models import get_model_spec
         from srharness.perf_targets import guide_shape
@@ -46,7 +46,8 @@ class PerfChecks(ModelChecks):
         variants = VARIANTS if spec.has_torch else tuple(v for v in VARIANTS if v != "torch")
         threads_before = torch.get_num_threads()   # build_target sets torch's global thread count
         try:
-            results = self._measure_variants(tmp_path, sr_record, shape, variants, alone=sr_alone)
+            results = self._measure_variants(tmp_path, sr_record, shape, variants, alone=sr_alone,
+                                             export_cache=sr_export_cache)
         finally:
             torch.set_num_threads(threads_before)
         ref = variants[0]
@@ -62,14 +63,16 @@ class PerfChecks(ModelChecks):
                               conditions={"shape": list(target.input_shape), "threads": CPU_PERF_THREADS},
                               notes=f"{backend} {result.throughput:.3f} fps / {ref} fp32 {ref_fps:.3f} fps"))
 
-    def _measure_variants(self, tmp_path, sr_record, shape, variants=VARIANTS, alone=contextlib.nullcontext) -> dict:
+    def _measure_variants(self, tmp_path, sr_record, shape, variants=VARIANTS, alone=contextlib.nullcontext,
+                          export_cache=None) -> dict:
         """Every variant built first (beside other tests), then all timed in one `alone` block (the
         sr_alone fixture: nothing else of the run executes) under the CPU device lock (no other
-        process measures meanwhile)."""
+        process measures meanwhile). Exports go through the run's export cache (`export_cache`: the
+        sr_export_cache fixture), so a warm run re-exports nothing."""
         from srharness.perf import device_lock, measure
         from srharness.perf_targets import build_target, guide_shape
         targets = {backend: build_target(self.model, backend, shape=shape, scale=self.scale, workdir=tmp_path,
-                                         threads=CPU_PERF_THREADS) for backend in variants}
+                                         threads=CPU_PERF_THREADS, export_cache=export_cache) for backend in variants}
         timed = {}
         with alone(), device_lock("cpu"):
             for backend, target in targets.items():
