@@ -58,7 +58,7 @@ def _golden_with_checkpoint(tmp_path: Path) -> Path:
 RUNS = {
     "Compact": (GOLDEN_CHECKPOINT, "onnxruntime_matches_torch or fidelity and ort-fp16 or test_figure"),
     "ESRGAN": ("esrgan_seed0_x4.pth", "onnxruntime_matches_torch"),
-    "SPAN": ("span_seed0_x2.safetensors", "onnxruntime_matches_torch"),
+    "SPAN": ("span_seed0_x2.safetensors", "onnxruntime_matches_torch or guide_opset"),
 }
 
 
@@ -86,6 +86,10 @@ def test_sr_weights_runs_the_generic_checks_on_a_checkpoint(tmp_path, arch):
     ort = [v for v in verdicts if v["metric"] == "max_abs_diff"]
     assert ort and all(v["passed"] is True for v in ort), verdicts
     assert ort[0]["conditions"]["weights"] == str(ckpt.resolve())      # the file's weights, not a random init
+    if arch == "SPAN":      # opset 17: PixelShuffle is DepthToSpace there; judged on the opset, the op recorded
+        opset = [v for v in verdicts if v["metric"] == "opset"]
+        assert len(opset) == 1 and opset[0]["passed"] is True and opset[0]["measured"] == 17, opset
+        assert opset[0]["conditions"]["depth_to_space"] is True and "DepthToSpace allowed" in opset[0]["rule"]
     if arch == "Compact":
         fp16 = [v for v in verdicts if v["backend"] == "ort-fp16"]
         assert fp16 and fp16[0]["passed"] is True
