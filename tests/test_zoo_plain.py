@@ -83,3 +83,15 @@ def test_an_op_outside_the_vendors_supported_list_is_marked_with_the_document():
     assert "Upsample at opset 9" in got["ascend"] and "canncommercial/5046" in got["ascend"]
     assert "Conv" not in got["ascend"] and "HardMax" not in got["ascend"]
     assert "ascend" not in will_not_compile({9: {"Conv": 2, "Relu": 1, "Reshape": 1, "Transpose": 1}})
+
+
+def test_the_slowest_rows_start_first_and_rows_come_back_in_catalogue_order(monkeypatch, tmp_path):
+    import srharness.zoo as zoo
+    from srharness.zoo import table
+    from srharness.zoo.catalogue import CATALOGUE, SLOWEST_FIRST
+    started = []
+    monkeypatch.setattr(zoo, "require_spandrel", lambda: None)
+    monkeypatch.setattr(table, "_run_row", lambda name, *a: started.append(name) or {"arch": name})
+    rows = table.build_table(None, workers=1, work_dir=tmp_path)
+    assert tuple(started[:len(SLOWEST_FIRST)]) == SLOWEST_FIRST
+    assert [r["arch"] for r in rows] == [e[0] for e in CATALOGUE]

@@ -19,6 +19,11 @@ RESTORATION = frozenset({"SAFMNBCIE", "SCUNet", "MixDehazeNet", "FFTformer"})
 # TracingState::getOutput at 32x32 (torch 2.13), a clean export at 64x64.
 MIN_SIDE = {"GRL": 64}
 
+# the rows that took longest (seconds per row, `srharness deployability` on 2 shared cores: GRL 191,
+# DRCT 90, CRAFT 80, SwinIR 74, DCTLSA 64, SCUNet 50, Swin2SR 48; the rest 5-45): started first, so
+# that the workers finish together instead of one running GRL alone at the end
+SLOWEST_FIRST = ("GRL", "DRCT", "CRAFT", "SwinIR", "DCTLSA", "SCUNet", "Swin2SR")
+
 # small configurations: fewest blocks / narrowest features the constructor accepts that keep
 # each block type (attention, upsampler) of the published design
 CATALOGUE: tuple[tuple[str, str, str, dict], ...] = (

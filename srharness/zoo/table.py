@@ -456,7 +456,7 @@ def build_table(data_dir=None, only=None, workers: int = 2, work_dir=None, timeo
     from concurrent.futures import ThreadPoolExecutor
 
     from srharness.zoo import require_spandrel
-    from srharness.zoo.catalogue import CATALOGUE
+    from srharness.zoo.catalogue import CATALOGUE, SLOWEST_FIRST
     require_spandrel()
     names = [e[0] for e in CATALOGUE]
     if only:
@@ -466,9 +466,10 @@ def build_table(data_dir=None, only=None, workers: int = 2, work_dir=None, timeo
             raise ZooError(f"unknown architecture(s) {', '.join(unknown)}; known: {', '.join(names)}")
         names = [n for n in names if n in only]
     work = Path(work_dir or tempfile.mkdtemp(prefix="srh-zoo-table-"))
-    # slowest first, so that two workers finish together
+    # slowest first, so that the workers finish together; the rows come back in catalogue order
+    started = sorted(names, key=lambda n: SLOWEST_FIRST.index(n) if n in SLOWEST_FIRST else len(SLOWEST_FIRST))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {n: pool.submit(_run_row, n, data_dir, work, timeout) for n in names}
+        futures = {n: pool.submit(_run_row, n, data_dir, work, timeout) for n in started}
         return [futures[n].result() for n in names]
 
 
