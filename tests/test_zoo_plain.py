@@ -57,20 +57,20 @@ def test_no_model_and_no_weights_is_a_usage_error(capsys):
     assert "give a MODEL name, or --weights CHECKPOINT" in capsys.readouterr().err
 
 
+def _segfaulting_row(argv, log_file):
+    """A row's process as judge runs it: writes its step to --stage-file, then dies of SIGSEGV."""
+    import os
+    import signal
+    from pathlib import Path
+    Path(argv[argv.index("--stage-file") + 1]).write_text("ONNX export at opset 9 (torch.jit trace)")
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
 def test_a_row_whose_process_crashes_is_not_judged_naming_its_step(tmp_path, monkeypatch):
     """A segfault in a row's process (GRL's tracer crash, before MIN_SIDE) ends that row only, as
     'not judged: <the step it had reached> crashed with SIGSEGV', from the stage file judge writes."""
-    import stat
-    import sys
-
     from srharness.zoo import table
-    worker = tmp_path / "worker"
-    # the row's process as judge runs it: writes its step to --stage-file, then dies of SIGSEGV
-    worker.write_text('#!/bin/sh\nwhile [ "$1" != "--stage-file" ]; do shift; done\n'
-                      'printf "ONNX export at opset 9 (torch.jit trace)" > "$2"\nkill -SEGV $$\n')
-    worker.chmod(worker.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(sys, "executable", str(worker))
-    row = table._run_row("GRL", None, tmp_path / "work", timeout=60)
+    row = table._run_row("GRL", None, tmp_path / "work", timeout=60, target=_segfaulting_row)
     assert row["verdict"] == "not judged"
     assert row["reason"].startswith("ONNX export at opset 9 (torch.jit trace) crashed with SIGSEGV"), row["reason"]
 
