@@ -2,6 +2,8 @@
 "will not compile on" rule, which need no spandrel."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from srharness.zoo import available
@@ -70,6 +72,9 @@ def test_a_row_whose_process_crashes_is_not_judged_naming_its_step(tmp_path, mon
     """A segfault in a row's process (GRL's tracer crash, before MIN_SIDE) ends that row only, as
     'not judged: <the step it had reached> crashed with SIGSEGV', from the stage file judge writes."""
     from srharness.zoo import table
+    # the forked row unpickles this module's function by name: its sys.path (the parent's) needs the
+    # clone's root, which pytest's importlib mode leaves out
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     row = table._run_row("GRL", None, tmp_path / "work", timeout=60, target=_segfaulting_row)
     assert row["verdict"] == "not judged"
     assert row["reason"].startswith("ONNX export at opset 9 (torch.jit trace) crashed with SIGSEGV"), row["reason"]
