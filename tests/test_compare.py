@@ -330,18 +330,23 @@ class TestPerf:
 '''
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("isolation", ["on", "off"])
-def test_perf_tests_run_alone_under_xdist_and_say_so(tmp_path, isolation):
+def _run_demo(tmp_path, source: str, **env_extra) -> dict:
+    """The demo project under `pytest -n 2` in a fresh process; its logged spans by file stem."""
     (tmp_path / "conftest.py").write_text('pytest_plugins = ("srharness.plugin", "srharness.report")\n')
-    (tmp_path / "test_iso.py").write_text(ISOLATION_DEMO)
+    (tmp_path / "test_iso.py").write_text(source)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SRHARNESS_")}, "DEMO_DIR": str(tmp_path),
-           "SRHARNESS_PERF_ISOLATION": isolation}
+           **env_extra}
     proc = subprocess.run([sys.executable, "-m", "pytest", "test_iso.py", "-n", "2", "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), f"--sr-summary-json={tmp_path / 's.json'}"],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    spans = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*-gw*.json")}
+    return {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*-gw*.json")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("isolation", ["on", "off"])
+def test_perf_tests_run_alone_under_xdist_and_say_so(tmp_path, isolation):
+    spans = _run_demo(tmp_path, ISOLATION_DEMO, SRHARNESS_PERF_ISOLATION=isolation)
     perf = next(v for k, v in spans.items() if k.startswith("perf"))
     overlapping = [k for k, (a, b) in spans.items() if not k.startswith("perf") and a < perf[1] and b > perf[0]]
     conditions = json.loads((tmp_path / "s.json").read_text())["verdicts"][0]["conditions"]
@@ -379,15 +384,7 @@ def test_other_work(i):
 def test_a_perf_test_can_be_alone_only_while_it_times(tmp_path, timed):
     """perf(alone="measurement"): nothing else runs inside sr_alone(), the rest of the test runs beside
     other tests, and a test that timed outside sr_alone() does not claim run_alone."""
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ("srharness.plugin", "srharness.report")\n')
-    (tmp_path / "test_iso.py").write_text(NARROW_DEMO)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SRHARNESS_")}, "DEMO_DIR": str(tmp_path),
-           "DEMO_TIMED": timed}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "test_iso.py", "-n", "2", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path), f"--sr-summary-json={tmp_path / 's.json'}"],
-                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    spans = {p.stem.rsplit("-", 1)[0]: json.loads(p.read_text()) for p in tmp_path.glob("*-gw*.json")}
+    spans = {k.rsplit("-", 1)[0]: v for k, v in _run_demo(tmp_path, NARROW_DEMO, DEMO_TIMED=timed).items()}
     conditions = json.loads((tmp_path / "s.json").read_text())["verdicts"][0]["conditions"]
     if timed == "alone":
         perf = spans["perf"]
