@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from srharness.errors import SrHarnessError, UsageError
-from srharness import settings
+from srharness import progress, settings
 
 CACHE_ENV = "SRHARNESS_EXPORT_CACHE"
 # srharness files an export depends on besides the model's own code (globs under the package)
@@ -199,6 +199,7 @@ def _locked(path: Path, blocking: bool = True):
                   f"{limit:g} s", file=sys.stderr, flush=True)
             while True:
                 time.sleep(min(0.5, max(limit, 0.01)))
+                progress.step()      # a waiting test lets a perf measurement run alone meanwhile
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break

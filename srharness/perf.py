@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from srharness import settings
+from srharness import progress, settings
 
 PERCENTILE_METHOD = "linear"   # numpy's default interpolation between the two nearest ranks
 DEFAULT_UNSTABLE_CV = 0.10     # coefficient of variation above which a run is flagged unstable
@@ -189,7 +189,8 @@ def device_lock(device: str, *, timeout: float | None = None) -> Iterator[Path]:
             fh.truncate()
             fh.write(f"{os.getpid()}\n")
             fh.flush()
-            yield path
+            with progress.no_pause():
+                yield path
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 

@@ -3,13 +3,16 @@ person watches (stderr is a terminal), never with --json or --quiet, so pipes an
 
 `status(text)`: a spinner with elapsed time for one long step (export, calibration, a timed run).
 `track(iterable, text, total)`: a bar over items (images evaluated, figures, phases).
+`step()`: one step of a long loop is done (an image evaluated, a calibration input read, a lock
+polled). Under a pytest-xdist run a perf test that waits to time alone pauses this test here, so it
+waits for one step of the other tests, not their whole length (srharness.pytest_plugin.isolation).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 from srharness import settings
 
 T = TypeVar("T")
@@ -41,3 +44,32 @@ def track(items: Iterable[T], text: str, total: int | None = None) -> Iterable[T
         return items
     from tqdm import tqdm
     return tqdm(items, desc=text, total=total, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+# step(): the listeners (pytest's perf isolation registers one) and how many device locks this process
+# holds: a test holding a device (srharness.perf.device_lock) never pauses, or a measurement waiting
+# for it to pause could wait for itself
+_STEP_LISTENERS: list[Callable[[], None]] = []
+_NO_PAUSE = [0]
+
+
+def step() -> None:
+    if _NO_PAUSE[0]:
+        return
+    for listener in _STEP_LISTENERS:
+        listener()
+
+
+def on_step(listener: Callable[[], None] | None) -> None:
+    """Set the one listener step() calls (None: none)."""
+    _STEP_LISTENERS[:] = [] if listener is None else [listener]
+
+
+@contextlib.contextmanager
+def no_pause() -> Iterator[None]:
+    """Inside the block step() never pauses this process (held devices)."""
+    _NO_PAUSE[0] += 1
+    try:
+        yield
+    finally:
+        _NO_PAUSE[0] -= 1

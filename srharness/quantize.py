@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from srharness import progress
 from srharness.errors import SrHarnessError
 
 # vamc calibrate_mode -> onnxruntime CalibrationMethod name
@@ -127,6 +128,7 @@ class ProtocolCalibrationReader:
         self._iter = iter(self._inputs)
 
     def get_next(self):
+        progress.step()
         x = next(self._iter, None)
         return None if x is None else {self.input_name: x}
 

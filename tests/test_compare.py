@@ -397,6 +397,46 @@ def test_a_perf_test_can_be_alone_only_while_it_times(tmp_path, timed):
     assert any(a < build[1] and b > build[0] for k, (a, b) in spans.items() if k.startswith("other")), spans
 
 
+STEPPING_DEMO = ISOLATION_DEMO.split("@pytest.mark.cpu\n@pytest.mark.parametrize")[0] + '''
+from srharness import progress
+
+@pytest.mark.cpu
+@pytest.mark.perf(alone="measurement")
+class TestPerf:
+    model = "srcnn"
+    def test_fps(self, sr_record, sr_alone):
+        time.sleep(0.5)                                  # the build, beside the long test
+        asked = time.time()
+        with sr_alone():
+            start = time.time(); time.sleep(0.6)
+            _log(os.environ["DEMO_DIR"], "perf", start, time.time())
+        _log(os.environ["DEMO_DIR"], "perfwait", asked, start)
+        sr_record(Verdict(model="srcnn", check="perf", metric="fps", measured=10.0, unit="fps"))
+
+@pytest.mark.cpu
+def test_long_work_in_steps():
+    for i in range(int(os.environ["DEMO_STEPS"])):       # 0.25 s of work, then a step
+        start = time.time(); time.sleep(0.25); _log(os.environ["DEMO_DIR"], f"step{i}", start, time.time())
+        progress.step()
+'''
+
+
+@pytest.mark.slow
+def test_a_waiting_measurement_pauses_other_tests_at_their_next_step(tmp_path):
+    """A measurement waits for one step of a long test (srharness.progress.step), not for all of it,
+    and none of that test's work runs while it times."""
+    spans = {k.rsplit("-", 1)[0]: v for k, v in _run_demo(tmp_path, STEPPING_DEMO, DEMO_STEPS="24").items()}
+    perf, (asked, entered) = spans["perf"], spans["perfwait"]
+    steps = {k: v for k, v in spans.items() if k.startswith("step")}
+    assert len(steps) == 24
+    overlapping = [k for k, (a, b) in steps.items() if a < perf[1] and b > perf[0]]
+    assert not overlapping, f"the long test worked while the perf test timed: {overlapping}"
+    assert any(b <= asked for a, b in steps.values()) and any(a >= perf[1] for a, b in steps.values()), \
+        "the perf test did not time in the middle of the long test"
+    assert entered - asked < 1.5, f"the measurement waited {entered - asked:.2f} s for the long test (6 s of steps)"
+    assert json.loads((tmp_path / "s.json").read_text())["verdicts"][0]["conditions"]["run_alone"] is True
+
+
 def test_skipped_tests_land_in_their_cell_as_not_judged():
     skipped = [{"test": "suites/rdn/test_cpu.py::TestAccuracy::test_task_accuracy", "model": "rdn", "hardware": "cpu",
                 "check": "accuracy", "reason": "no official rdn weights in the weights dir"},

@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from srharness import metrics
+from srharness import metrics, progress
 
 from .protocol import Protocol
 from .steps import Prepared
@@ -61,4 +61,5 @@ def evaluate(protocol: Protocol, run: Callable[[np.ndarray], np.ndarray], datase
         scores.append(score)
         if on_image:
             on_image(sample.name, image, prep, score)
+        progress.step()
     return EvalResult(protocol.name, dataset.name, scale, scores)

@@ -13,6 +13,11 @@ A perf test marked `perf(alone="measurement")` (srharness.checks.perf) holds the
 other test and is alone only inside `alone()`, around each timed loop: its export, calibration and
 builds run beside the other workers' tests (they measure nothing), so the other cores idle only
 while it times. Such a test's figures say run_alone only if every one was timed inside `alone()`.
+
+While such a measurement waits for the room (a third lock, `.measure`, says so), the other workers'
+tests pause at their next `srharness.progress.step()` (an evaluated image, a calibration input, a
+lock poll) and resume when it is done: the measurement waits for one step of each, not for the
+rest of a long test. A test never pauses while it holds a device lock (srharness.perf.device_lock).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +48,8 @@ def enabled() -> bool:
 def configure(config) -> None:
     """Register the locks on xdist workers of a run with more than one worker."""
     _ACTIVE["on"], _ACTIVE["plugin"] = False, None
+    from srharness import progress
+    progress.on_step(None)
     # only an xdist worker counts its siblings: a pytest started by a test inherits the variables
     _ACTIVE["workers"] = _workers() if hasattr(config, "workerinput") else 0
     if not hasattr(config, "workerinput") or _workers() < 2 or not enabled():
@@ -49,9 +57,11 @@ def configure(config) -> None:
     folder = Path(tempfile.gettempdir()) / "srharness-isolation"
     folder.mkdir(parents=True, exist_ok=True)
     run = config.workerinput.get("testrunuid", "run")
-    plugin = PerfIsolation(folder / f"{run}.gate", folder / f"{run}.room")
+    plugin = PerfIsolation(folder / f"{run}.gate", folder / f"{run}.room", folder / f"{run}.measure")
     config.pluginmanager.register(plugin, "srharness-perf-isolation")
     _ACTIVE["on"], _ACTIVE["plugin"] = True, plugin
+    from srharness import progress
+    progress.on_step(plugin.pause_for_measurement)
 
 
 def is_perf(item) -> bool:
@@ -74,25 +84,69 @@ def alone():
         yield
         return
     gate = plugin.narrow_gate
-    fcntl.flock(room, fcntl.LOCK_UN)           # give up this test's shared hold ...
-    fcntl.flock(gate, fcntl.LOCK_EX)           # ... and take the room as a perf test does
-    fcntl.flock(room, fcntl.LOCK_EX)
-    fcntl.flock(gate, fcntl.LOCK_UN)
-    try:
-        yield
-    finally:
-        plugin.alone_blocks += 1
-        fcntl.flock(room, fcntl.LOCK_UN)
-        fcntl.flock(gate, fcntl.LOCK_EX)           # back to a shared hold, through the gate
+    fcntl.flock(room, fcntl.LOCK_UN)           # give up this test's shared hold (before any wait) ...
+    plugin.hold = None
+    with open(plugin.measure_path, "a+") as measure:
+        fcntl.flock(gate, fcntl.LOCK_EX)       # ... take the gate as a perf test does ...
+        # ... and say a measurement is next: the others pause at their next step (only while the gate
+        # is this test's, so no whole-test perf test can be in the room while they wait)
+        fcntl.flock(measure, fcntl.LOCK_EX)
+        fcntl.flock(room, fcntl.LOCK_EX)
         fcntl.flock(gate, fcntl.LOCK_UN)
-        fcntl.flock(room, fcntl.LOCK_SH)
+        plugin.hold = "exclusive"
+        try:
+            yield
+        finally:
+            plugin.alone_blocks += 1
+            fcntl.flock(room, fcntl.LOCK_UN)
+            plugin.hold = None
+            fcntl.flock(measure, fcntl.LOCK_UN)
+    fcntl.flock(gate, fcntl.LOCK_EX)           # back to a shared hold, through the gate
+    fcntl.flock(gate, fcntl.LOCK_UN)
+    fcntl.flock(room, fcntl.LOCK_SH)
+    plugin.hold = "shared"
 
 
 class PerfIsolation:
-    def __init__(self, gate: Path, room: Path):
-        self.gate_path, self.room_path = gate, room
+    PAUSE_POLL_S = 0.02
+
+    def __init__(self, gate: Path, room: Path, measure: Path):
+        self.gate_path, self.room_path, self.measure_path = gate, room, measure
         self.narrow_gate = self.narrow_room = None      # open while a measurement-only test runs
         self.alone_blocks = 0                           # alone() blocks run by that test
+        self.room = None                                # the running test's room file ...
+        self.hold = None                                # ... and its hold on it: "shared", "exclusive"
+        self.pauses = 0                                 # steps at which this worker paused
+
+    def _measurement_waits(self) -> bool:
+        with open(self.measure_path, "a+") as measure:
+            try:
+                fcntl.flock(measure, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(measure, fcntl.LOCK_UN)
+            return False
+
+    def pause_for_measurement(self) -> None:
+        """At a step of a test holding the room shared: while a perf measurement waits or runs, give
+        the room up and take it back after (srharness.progress.step)."""
+        if self.hold != "shared" or not self._measurement_waits():
+            return
+        room = self.room
+        fcntl.flock(room, fcntl.LOCK_UN)
+        self.hold = None
+        self.pauses += 1
+        while True:                                 # until no measurement waits and the room is open
+            time.sleep(self.PAUSE_POLL_S)
+            if self._measurement_waits():
+                continue
+            try:
+                fcntl.flock(room, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:                 # a whole-test perf test holds it: wait as a new test would
+                fcntl.flock(room, fcntl.LOCK_SH)
+                break
+        self.hold = "shared"
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -102,17 +156,20 @@ class PerfIsolation:
                 fcntl.flock(gate, fcntl.LOCK_EX)       # new tests wait at the gate ...
                 fcntl.flock(room, fcntl.LOCK_EX)       # ... while the running ones finish
                 fcntl.flock(gate, fcntl.LOCK_UN)
+                self.hold = "exclusive"
             else:
                 fcntl.flock(gate, fcntl.LOCK_EX)
                 fcntl.flock(gate, fcntl.LOCK_UN)
                 fcntl.flock(room, fcntl.LOCK_SH)
+                self.hold = "shared"
+            self.room = room
             if narrow:
                 self.narrow_gate, self.narrow_room, self.alone_blocks = gate, room, 0
             try:
                 yield
             finally:
                 fcntl.flock(room, fcntl.LOCK_UN)
-                self.narrow_gate = self.narrow_room = None
+                self.narrow_gate = self.narrow_room = self.room = self.hold = None
 
 
 def measurement_conditions() -> dict:
