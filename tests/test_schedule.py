@@ -67,3 +67,42 @@ def test_known_slow():
     pytester.makeini("[pytest]\naddopts = --strict-markers\nmarkers =\n    slow: slow\n")
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     assert json.loads((pytester.path / "order-gw0.json").read_text()) == ["test_known_slow", "test_quick"]
+
+
+def test_cpu_seconds_recorded_without_the_time_a_test_waited(pytester, capsys):
+    """A test's recorded cost is the CPU it used, its waited-for children's included, not its wall
+    time: a test that waited for another worker's shared result must not count as a long one."""
+    from srharness import schedule
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_some='''
+import subprocess, sys, time
+
+def _spin(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+
+def test_works():
+    _spin(0.6)
+
+def test_waits():
+    time.sleep(0.6)
+
+def test_child_works():
+    subprocess.run([sys.executable, "-c", "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.6: pass"],
+                   check=True)
+''')
+    pytester.makeini("[pytest]\naddopts = --strict-markers\n")
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=3)
+    cache = pytester.path / ".pytest_cache"
+    cpu = schedule.read_cache(cache, schedule.CPU_CACHE_KEY)
+    assert cpu["test_some.py::test_works"] >= 0.55 and cpu["test_some.py::test_child_works"] >= 0.55, cpu
+    assert cpu["test_some.py::test_waits"] < 0.2, cpu
+    wall = schedule.read_cache(cache, schedule.CACHE_KEY)
+    assert wall["test_some.py::test_waits"] >= 0.55, wall
+    capsys.readouterr()
+    assert schedule.main(["--cache-dir", str(cache), "--over", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split('"')[1] for line in lines] == sorted(
+        ["test_some.py::test_works", "test_some.py::test_child_works"], key=lambda k: -cpu[k])
+    assert schedule.main(["--cache-dir", str(pytester.path / "nothing")]) == 2
