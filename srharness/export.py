@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from srharness import progress
 from srharness.models import get_model_spec, build_model
 from srharness.fileio import atomic_path
 from srharness.errors import SrHarnessError
@@ -286,6 +287,7 @@ def export_onnx(model_or_name, out_path, *, scale: int = 2, opset: int | None = 
                 torch.onnx.export(model, (example,), str(raw), opset_version=opset, dynamo=True,
                                   input_names=[input_name], output_names=[output_name], dynamic_shapes=dims,
                                   external_data=False, verbose=False)
+        progress.step()
         proto = onnx.load(str(raw))
     except ExportError:
         raise

@@ -196,6 +196,7 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            progress.step()
             part = Path(tmp) / "q.onnx"
             method = pre_method
             fresh = not (ranges_cache.is_file() and ranges_cache.stat().st_mtime >= fp32_path.stat().st_mtime)
@@ -209,6 +210,7 @@ def _to_int8(fp32_path: str | Path, calibration_inputs: Iterable[np.ndarray], ca
                 if fresh:
                     with atomic_path(ranges_cache) as part_cache:
                         _entropy_ranges(pre, reader, Path(tmp), part_cache, kl_bins)
+                    progress.step()
                 cache, reader = ranges_cache, None
             else:
                 # MinMax: quantize_static calibrates and saves its ranges to a new cache path itself;

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from srharness import progress
 from srharness.errors import SrHarnessError
 
 
@@ -48,6 +49,7 @@ class Runner(abc.ABC):
     def _build(self) -> None: ...
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        progress.step()        # one model run is a step: a waiting perf measurement may go first
         self.build()
         return self._run(x)
 
