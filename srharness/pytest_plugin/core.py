@@ -181,14 +181,19 @@ def pytest_runtest_makereport(item, call):
 
 
 def _share_cores_between_workers(config) -> None:
-    """Under pytest-xdist every worker would start one torch thread per core: with N workers
-    that oversubscribes the CPU N times (RDN's forward ran 14x slower that way on 2 cores).
-    Give each worker its share. Perf checks record the thread count they measured with."""
+    """Under pytest-xdist every worker would start one torch thread and one onnxruntime thread per
+    core: with N workers that oversubscribes the CPU N times (RDN's forward ran 14x slower that way
+    on 2 cores). Give each worker its share. Perf checks record the thread count they measured with."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    if not hasattr(config, "workerinput") or workers < 2 or "OMP_NUM_THREADS" in os.environ:
+    if not hasattr(config, "workerinput") or workers < 2:
+        return
+    share = max(1, (os.cpu_count() or 1) // workers)
+    from srharness.runners import ort_runner
+    ort_runner.share_cores(share)
+    if "OMP_NUM_THREADS" in os.environ:
         return
     import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(share)
 
 
 def _hardware_markers(item) -> list[str]:

@@ -24,6 +24,17 @@ class OrtTimeout(OrtRunError, TimeoutError):
     pass
 
 
+# Intra-op threads of a CPU session built without options of its own (None: onnxruntime's default,
+# one spinning thread per core). The pytest plugin gives each xdist worker its share of the cores,
+# as it does torch's: two workers each spinning two threads on two cores ran VDSR ~15% slower.
+_DEFAULT_THREADS: list[int | None] = [None]
+
+
+def share_cores(threads: int | None) -> None:
+    """Intra-op threads of this process's CPU sessions that set none (None: onnxruntime's default)."""
+    _DEFAULT_THREADS[0] = threads
+
+
 def run_timeout() -> float:
     return settings.seconds(RUN_TIMEOUT_ENV, RUN_TIMEOUT_S, "one onnxruntime run may take", allow_zero=False)
 
@@ -51,6 +62,9 @@ class OrtRunner(Runner):
         import onnxruntime as ort
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"{self.onnx_path}: no such ONNX file; export it first (srharness export)")
+        if self.session_options is None and _DEFAULT_THREADS[0] and self.hardware == "cpu":
+            self.session_options = ort.SessionOptions()
+            self.session_options.intra_op_num_threads = _DEFAULT_THREADS[0]
         try:
             self.session = ort.InferenceSession(str(self.onnx_path), sess_options=self.session_options,
                                                 providers=self.providers)
