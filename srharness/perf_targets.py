@@ -45,6 +45,7 @@ def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = No
                  **options) -> Target:
     """The model on a CPU backend, deployed (srharness.deploy) and ready to time; options go to the
     runner. ONNX backends time a static export at the shape (dynamic for a batch > 1)."""
+    from srharness.allocator import keep_freed_memory
     from srharness.backends import BackendUnavailable, backend_names, get_backend
     from srharness.deploy import deploy, make_input
     from srharness.models import get_model_spec
@@ -66,7 +67,7 @@ def build_target(model: str, backend: str, *, shape: tuple[int, int] | None = No
     runner = d.runner
     cond: dict[str, Any] = {"model": model, "scale": scale, "backend": backend, "hardware": "cpu",
                             "input_shape": list(x.shape), "batch": batch, "weights": d.weights_desc,
-                            "cpu_count": os.cpu_count()}
+                            "cpu_count": os.cpu_count(), "allocator": keep_freed_memory()}
     if d.export is not None:
         cond["onnx_opset"] = d.export.opset
     if d.calibration:

@@ -107,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quiet", "SRHARNESS_QUIET", "1: no progress output anywhere (set by --quiet / --json)", kind="flag"),
     Setting("figure_budget_macs", "SRHARNESS_FIGURE_BUDGET_MACS", "multiply-accumulates a CPU figure may cost "
             "before it is left to the hardware suites", kind="float", default=1.5e12),
+    Setting("malloc_keep_mb", "SRHARNESS_MALLOC_KEEP_MB", "MB of freed memory a test or CLI process keeps for "
+            "reuse instead of returning it to the system (glibc; srharness.allocator): 0 keeps glibc's default",
+            kind="int", default=256),
     Setting("train_steps", "SRHARNESS_TRAIN_STEPS", "steps of a training check on a card", kind="int"),
     Setting("train_profile", "SRHARNESS_TRAIN_PROFILE", "steps profiled in a training check (0: none)", kind="int",
             default=0),

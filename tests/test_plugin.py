@@ -192,3 +192,35 @@ class TestSr4k(ExportChecks):
     result = plugin_dir.runpytest_subprocess("-k", "guide_opset or onnxruntime_matches")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*asked opset 9, file says 13*", "*onnxruntime differs from torch by*"])
+
+
+THREAD_SHARE_TESTS = """
+import os
+import onnxruntime as ort
+import torch
+
+def test_share(sr_export):
+    from srharness.runners.ort_runner import OrtRunner
+    path = sr_export("srcnn", shape=(16, 16)).path
+    plain = OrtRunner(path).build()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 3
+    own = OrtRunner(path, session_options=so).build()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    share = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0     # 0: onnxruntime's default
+    assert plain.session.get_session_options().intra_op_num_threads == share
+    assert own.session.get_session_options().intra_op_num_threads == 3          # its own options win
+    if workers > 1:
+        assert torch.get_num_threads() == share
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_xdist_workers_share_the_cores_between_torch_and_onnxruntime(plugin_dir, workers, monkeypatch):
+    """Each xdist worker runs torch and its onnxruntime sessions on its share of the cores (two
+    workers each spinning one onnxruntime thread per core oversubscribe the CPU)."""
+    for name in ("OMP_NUM_THREADS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):   # not this run's xdist
+        monkeypatch.delenv(name, raising=False)
+    plugin_dir.makepyfile(test_threads=THREAD_SHARE_TESTS)
+    result = plugin_dir.runpytest_subprocess(*(["-n", workers] if workers else []))
+    result.assert_outcomes(passed=1)

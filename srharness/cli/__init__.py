@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from srharness.fileio import sweep_stale_temporaries
         sweep_stale_temporaries()
+        from srharness.allocator import keep_freed_memory
+        keep_freed_memory()
         load_extensions(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

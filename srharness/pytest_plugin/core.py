@@ -129,6 +129,8 @@ def pytest_configure(config):
 
 
 def _configure(config) -> None:
+    from srharness.allocator import keep_freed_memory
+    keep_freed_memory()                 # large arrays reuse freed memory, not fresh pages (srharness.allocator)
     load_registrations(config)
     for name in HARDWARE:
         config.addinivalue_line("markers", f"{name}: {HARDWARE[name].marker}")
