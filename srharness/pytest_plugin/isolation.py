@@ -116,7 +116,6 @@ class PerfIsolation:
         self.alone_blocks = 0                           # alone() blocks run by that test
         self.room = None                                # the running test's room file ...
         self.hold = None                                # ... and its hold on it: "shared", "exclusive"
-        self.pauses = 0                                 # steps at which this worker paused
 
     def _measurement_waits(self) -> bool:
         with open(self.measure_path, "a+") as measure:
@@ -135,7 +134,6 @@ class PerfIsolation:
         room = self.room
         fcntl.flock(room, fcntl.LOCK_UN)
         self.hold = None
-        self.pauses += 1
         while True:                                 # until no measurement waits and the room is open
             time.sleep(self.PAUSE_POLL_S)
             if self._measurement_waits():
