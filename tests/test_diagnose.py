@@ -247,7 +247,7 @@ def test_on_fail_hook_is_off_by_default_and_checks_its_value(monkeypatch):
               "repair": {"before": {"psnr": 28.73, "passed": False}, "after": {"psnr": 30.92, "passed": True},
                          "passed": True, "rule": "r", "option": "nodes_to_exclude", "excluded_nodes": ["a"] * 20,
                          "excluded": 20, "candidates": 21, "reruns": 27, "calibration": cal}}
-    monkeypatch.setattr(dg, "diagnose", lambda cfg, repair=False, progress=None: canned)
+    monkeypatch.setattr(dg, "diagnose", lambda cfg, repair=False, progress=None, **shared: canned)
     recorded = []
     dg.on_failed_figure(Config("repair"), recorded.append, **kw)
     assert [(v.measured, v.passed) for v in recorded] == [(28.73, None), (30.92, True), (30.72, True)]
@@ -344,3 +344,27 @@ def test_tensor_ranges_reach_the_qdq_graph_and_the_calibration_table(tiny):
     fix = dg.write_calibration_fix({target: (lo, hi)}, tiny["dir"], "kl_divergence")
     doc = json.loads(Path(fix["ort"]["file"]).read_text())
     assert doc["TensorQuantOverrides"] == {target: [{"rmin": lo, "rmax": hi}]}
+
+
+def test_diagnose_takes_the_failing_checks_own_evaluations_from_the_shared_cache(tmp_path):
+    """diagnose-on-fail does not measure the torch and the variant figure again: the check that failed
+    made them through the evaluation cache (srharness.eval_cache), and diagnose deploys the same way."""
+    from srharness.data.datasets import load_dataset
+    from srharness.deploy import deploy
+    from srharness.eval_cache import EvalCache, evaluation
+    from srharness.protocols import get_protocol
+    cache, exports = EvalCache(tmp_path / "evaluations"), tmp_path / "exports"
+    protocol, dataset = get_protocol("benchmark"), load_dataset("embedded", None, 2)
+    common = {"protocol": protocol, "dataset": dataset, "export_cache": exports, "build": False}
+    torch_fig = evaluation(cache, deploy("srcnn", 2, backend="torch", **common), protocol=protocol, dataset=dataset)
+    variant = deploy("srcnn", 2, backend="ort-int8-minmax", workdir=tmp_path / "check", **common)
+    variant_fig = evaluation(cache, variant, protocol=protocol, dataset=dataset)
+    cfg = dg.DiagnoseConfig(model="srcnn", scale=2, backend="ort-int8-minmax", protocol="benchmark",
+                            dataset="embedded", work_dir=str(tmp_path / "dg"))
+    result = dg.diagnose(cfg, evaluations=cache, export_cache=exports)
+    assert result["cost"]["shared_evaluations"] == {"torch fp32": "hit", "before": "hit"}
+    assert result["figure"]["before"]["psnr"] == variant_fig.result.mean_psnr
+    assert result["figure"]["reference_psnr"] == torch_fig.result.mean_psnr
+    alone = dg.diagnose(cfg)                         # no cache: measured here, to the same figures
+    assert alone["cost"]["shared_evaluations"] == {}
+    assert alone["figure"]["before"]["psnr"] == pytest.approx(variant_fig.result.mean_psnr, abs=1e-9)

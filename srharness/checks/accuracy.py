@@ -217,6 +217,7 @@ class AccuracyChecks(ModelChecks):
             from srharness.diagnose import on_failed_figure
             on_failed_figure(pytestconfig, sr_record, model=self.model, scale=scale, backend=backend,
                              protocol=protocol.name, data_dir=sr_data_dir, weights=torch_ref.weights_desc,
-                             golden_dir=sr_golden_dir, kl_bins=KL_HISTOGRAM_BINS, work_dir=tmp_path_factory.mktemp("dg"))
+                             golden_dir=sr_golden_dir, kl_bins=KL_HISTOGRAM_BINS, work_dir=tmp_path_factory.mktemp("dg"),
+                             evaluations=sr_evaluations, export_cache=sr_export_cache)
         assert r.passed == expected, (f"{self.model} {backend}: {result.mean_psnr:.4f} dB vs torch {reference:.4f}: "
                                       f"{r.text}; expected {'pass' if expected else 'fail'}")

@@ -13,11 +13,13 @@ DIAGNOSE_MODES = ("off", "localise", "repair")
 
 
 def on_failed_figure(config, record, *, model: str, scale: int, backend: str, protocol: str, data_dir,
-                     weights, golden_dir=None, kl_bins: int | None = None, work_dir=None) -> dict | None:
+                     weights, golden_dir=None, kl_bins: int | None = None, work_dir=None, evaluations=None,
+                     export_cache=None) -> dict | None:
     """Called by a check whose compiled-variant figure failed its rule. With `--sr-diagnose-on-fail
     localise|repair` (off by default: it costs about a minute, a repair a few more), runs the
     diagnosis on the same variant, attaches the per-layer table, the error-by-depth plot and the
-    repair to the report, and records the repair's before/after figures as verdicts."""
+    repair to the report, and records the repair's before/after figures as verdicts. `evaluations`,
+    `export_cache`: the run's (srharness.eval_cache): the check's own figures are not measured again."""
     from srharness.settings import pytest_value
     from srharness.records import Verdict
     mode = (pytest_value(config, "sr_diagnose_on_fail") or "off").strip().lower().replace("localize", "localise")
@@ -33,7 +35,7 @@ def on_failed_figure(config, record, *, model: str, scale: int, backend: str, pr
                          work_dir=str(work_dir) if work_dir else None,
                          out_dir=str(Path(work_dir) / "diagnose") if work_dir else None)
     from srharness import diagnose as package    # looked up at call time: a test or plugin may replace it
-    result = package.diagnose(cfg, repair=mode == "repair")
+    result = package.diagnose(cfg, repair=mode == "repair", evaluations=evaluations, export_cache=export_cache)
     attach_diagnosis(result, name=f"diagnose {model} x{scale} {backend}")
     rep = result.get("repair")
     if rep:

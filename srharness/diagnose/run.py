@@ -99,8 +99,12 @@ def figure_rule(cfg: DiagnoseConfig, spec, protocol_name: str, precision: str):
     return rule, None, f"{rule.describe('dB')} vs torch fp32 (this run); the guides' default rule (no golden)"
 
 
-def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str], None] | None = None) -> dict:
-    """Localise (and optionally repair) the variant `cfg.backend` of a model on a dataset."""
+def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str], None] | None = None, *,
+             evaluations=None, export_cache=None) -> dict:
+    """Localise (and optionally repair) the variant `cfg.backend` of a model on a dataset.
+    `evaluations` (a srharness.eval_cache.EvalCache, e.g. a pytest run's): the torch figure and the
+    variant's "before" figure come from it when it holds them (the failing check's own evaluations)
+    and go into it otherwise; `export_cache`: the export cache folder to deploy through."""
     from srharness import protocols, quantize
     from srharness.data.datasets import load_dataset
     from srharness.deploy import DeployError, deploy
@@ -127,7 +131,8 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     try:
         reference = deploy(spec, cfg.scale, backend="torch", weights=cfg.weights, build=False,
                            weights_dir=weights_dir(cfg.weights_dir, cfg.data_dir))
-        deployed = deploy(spec, cfg.scale, backend="ort", weights=reference.weights, workdir=work, build=False)
+        deployed = deploy(spec, cfg.scale, backend="ort", weights=reference.weights, workdir=work, build=False,
+                          export_cache=export_cache)
     except DeployError as exc:
         raise DiagnoseError(str(exc)) from None
     torch_runner, weights_path, fp32 = reference.runner, reference.weights, deployed.onnx
@@ -143,15 +148,23 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
                                         nodes_to_exclude=tuple(excluded), tensor_ranges=tensor_ranges)
             return quantize.to_fp16(fp32, node_block_list=tuple(excluded))
 
-    # reference figure: torch fp32 through the protocol, measured in this run
+    # reference figure: torch fp32 through the protocol (the agreement rule needs its images, which
+    # the evaluation cache does not keep)
     say("torch fp32 reference figure")
+    agreement = cfg.rule is not None
+    shared = evaluations if not agreement else None
+    from_cache: dict[str, str] = {}
     torch_images: dict[str, np.ndarray] = {}
 
     def keep(name, image, prep, score):
         torch_images[name] = image
-    torch_result = evaluate(protocol, torch_runner.run, dataset, cfg.scale, spec, on_image=keep)
+    if shared is not None:
+        from srharness.eval_cache import evaluation
+        ev = evaluation(shared, reference, protocol=protocol, dataset=dataset)
+        torch_result, from_cache["torch fp32"] = ev.result, ev.cache
+    else:
+        torch_result = evaluate(protocol, torch_runner.run, dataset, cfg.scale, spec, on_image=keep)
     rule, floor, rule_text = figure_rule(cfg, spec, protocol.name, kind)
-    agreement = cfg.rule is not None
 
     def figure(excluded: tuple[str, ...], step: str, calibrate_mode: str | None = None,
                tensor_ranges: dict | None = None) -> Trial:
@@ -179,7 +192,22 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
     say(f"{cfg.backend} variant and its figure")
     t0 = time.perf_counter()
     variant = variant_file(())
-    before = figure((), "before")
+    bins = cfg.kl_bins or quantize.KL_HISTOGRAM_BINS
+    if shared is not None:      # the variant as the check deployed it: its figure is the check's evaluation
+        try:
+            dv = deploy(spec, cfg.scale, backend=cfg.backend, weights=reference.weights, protocol=protocol,
+                        dataset=dataset, workdir=work, export_cache=export_cache, build=False,
+                        **({"kl_bins": bins} if kind == "int8" else {}))
+        except DeployError as exc:
+            raise DiagnoseError(str(exc)) from None
+        ev = evaluation(shared, dv, protocol=protocol, dataset=dataset,
+                        options=None if kind != "int8" or bins == quantize.KL_HISTOGRAM_BINS else {"kl_bins": bins})
+        from_cache["before"] = ev.cache
+        value = ev.result.mean_psnr
+        before = Trial((), value, bool(rule.judge(value, torch_result.mean_psnr, "dB").passed),
+                       time.perf_counter() - t0, "before")
+    else:
+        before = figure((), "before")
     t_variant = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         if kind == "int8":
@@ -275,7 +303,8 @@ def diagnose(cfg: DiagnoseConfig, repair: bool = False, progress: Callable[[str]
                           "localise_s": t_localise, "repair_s": t_repair,
                           "calibration_s": ((repair_result or {}).get("calibration") or {}).get("seconds", 0.0),
                           "figure_run_s": [round(t["seconds"], 2) for t in (repair_result or {}).get("trials", [])],
-                          "machine": f"{_cpu_count()} CPU cores (shared)"}
+                          "machine": f"{_cpu_count()} CPU cores (shared)",
+                          "shared_evaluations": from_cache}
     return result
 
 
