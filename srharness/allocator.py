@@ -14,8 +14,10 @@ import ctypes
 import ctypes.util
 
 from srharness import settings
+from srharness.errors import UsageError
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+MAX_KEEP_MB = 1024          # mallopt takes a C int of bytes: 2048 MB would already overflow it
 _APPLIED: list[str] = []
 
 
@@ -24,8 +26,11 @@ def keep_freed_memory() -> str:
     if _APPLIED:
         return _APPLIED[0]
     mb = settings.resolve("malloc_keep_mb")
+    if mb is not None and not 0 <= mb <= MAX_KEEP_MB:
+        raise UsageError(f"{settings.setting('malloc_keep_mb').env}={mb}: give the MB of freed memory to keep, "
+                         f"0 to {MAX_KEEP_MB} (0: glibc's default)", subject=str(mb))
     state = "glibc default"
-    if mb and mb > 0:
+    if mb:
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt

@@ -36,8 +36,10 @@ def test_freed_blocks_are_reused_not_faulted_in_again():
     assert "256 MB" in state and tuned < 1000, tuned
 
 
-def test_a_bad_value_is_a_usage_error_naming_the_variable():
-    env = {**os.environ, "SRHARNESS_MALLOC_KEEP_MB": "lots"}
+@pytest.mark.parametrize("value", ["lots", "-5", "4096"])     # 4096 MB would overflow mallopt's C int
+def test_a_bad_value_is_a_usage_error_naming_the_variable(value):
+    env = {**os.environ, "SRHARNESS_MALLOC_KEEP_MB": value}
     proc = subprocess.run([sys.executable, "-m", "srharness", "where", "golden"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "SRHARNESS_MALLOC_KEEP_MB" in proc.stderr and "Traceback" not in proc.stderr, \
         proc.stderr
+    assert proc.stdout == ""
