@@ -210,6 +210,7 @@ def test_share(sr_export):
     share = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0     # 0: onnxruntime's default
     assert plain.session.get_session_options().intra_op_num_threads == share
     assert own.session.get_session_options().intra_op_num_threads == 3          # its own options win
+    assert OrtRunner(path, threads=2).build().session.get_session_options().intra_op_num_threads == 2
     if workers > 1:
         assert torch.get_num_threads() == share
 """

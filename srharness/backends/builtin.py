@@ -52,12 +52,8 @@ def ort_builder(variant: str, providers: tuple[str, ...] = ("CPUExecutionProvide
             # to_int8 names its file by mode and calibration digest, beside the fp32 file (cached)
             mode = variant.split("-", 1)[1]
             path, precision = quantize.to_int8(path, list(calibration), mode, out_path, kl_bins=kl_bins), "int8"
-        if threads and session_options is None:
-            import onnxruntime as ort
-            session_options = ort.SessionOptions()
-            session_options.intra_op_num_threads = threads
         return OrtRunner(path, providers=options.pop("providers", list(providers)), backend_name=build.backend_name,
-                         precision=precision, session_options=session_options, **options)
+                         precision=precision, session_options=session_options, threads=threads, **options)
     return build
 
 

@@ -46,7 +46,8 @@ def _first_line(exc: BaseException) -> str:
 
 class OrtRunner(Runner):
     def __init__(self, onnx_path: str | Path, providers: list | None = None, backend_name: str = "ort",
-                 precision: str = "fp32", session_options=None, output: int | str | None = None):
+                 precision: str = "fp32", session_options=None, output: int | str | None = None,
+                 threads: int | None = None):
         super().__init__()
         self.onnx_path = Path(onnx_path)
         self.providers = providers or ["CPUExecutionProvider"]
@@ -54,6 +55,7 @@ class OrtRunner(Runner):
         self.precision = precision
         self.hardware = "cuda" if any("CUDA" in str(p) or "Tensorrt" in str(p) for p in self.providers) else "cpu"
         self.session_options = session_options
+        self.threads = threads        # intra-op threads when no session_options (None: this process's share)
         self.session = None
         self.output = output          # which graph output is the SR image (ModelSpec.sr_output)
         self._last_shapes: tuple | None = None
@@ -62,9 +64,10 @@ class OrtRunner(Runner):
         import onnxruntime as ort
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"{self.onnx_path}: no such ONNX file; export it first (srharness export)")
-        if self.session_options is None and _DEFAULT_THREADS[0] and self.hardware == "cpu":
+        threads = self.threads or (_DEFAULT_THREADS[0] if self.hardware == "cpu" else None)
+        if self.session_options is None and threads:
             self.session_options = ort.SessionOptions()
-            self.session_options.intra_op_num_threads = _DEFAULT_THREADS[0]
+            self.session_options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(self.onnx_path), sess_options=self.session_options,
                                                 providers=self.providers)
