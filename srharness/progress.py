@@ -46,23 +46,22 @@ def track(items: Iterable[T], text: str, total: int | None = None) -> Iterable[T
     return tqdm(items, desc=text, total=total, file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
-# step(): the listeners (pytest's perf isolation registers one) and how many device locks this process
+# step(): its listener (pytest's perf isolation sets it) and how many device locks this process
 # holds: a test holding a device (srharness.perf.device_lock) never pauses, or a measurement waiting
 # for it to pause could wait for itself
-_STEP_LISTENERS: list[Callable[[], None]] = []
+_STEP_LISTENER: list[Callable[[], None] | None] = [None]
 _NO_PAUSE = [0]
 
 
 def step() -> None:
-    if _NO_PAUSE[0]:
-        return
-    for listener in _STEP_LISTENERS:
+    listener = _STEP_LISTENER[0]
+    if listener is not None and not _NO_PAUSE[0]:
         listener()
 
 
 def on_step(listener: Callable[[], None] | None) -> None:
-    """Set the one listener step() calls (None: none)."""
-    _STEP_LISTENERS[:] = [] if listener is None else [listener]
+    """Set the listener step() calls (None: none)."""
+    _STEP_LISTENER[0] = listener
 
 
 @contextlib.contextmanager

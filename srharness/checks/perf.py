@@ -30,7 +30,6 @@ VARIANTS = ("torch", "ort", "ort-fp16", "ort-int8")   # torch first: the ratios 
 # block, beside other tests, so the other cores idle less. A call shorter than WARM_AGAIN_UNDER_S is
 # warmed up once more inside the block: at that length the caches the other tests left behind show
 # in its first timed calls (SRCNN's CV went from 0.02 to 0.13 without it); a longer call's does not.
-WARMUP_BEFORE_ALONE = 1
 WARM_AGAIN_UNDER_S = 0.25
 
 
@@ -82,12 +81,11 @@ class PerfChecks(ModelChecks):
         from srharness.perf_targets import build_target, guide_shape
         targets = {backend: build_target(self.model, backend, shape=shape, scale=self.scale, workdir=tmp_path,
                                          threads=CPU_PERF_THREADS, export_cache=export_cache) for backend in variants}
-        call_s = {}
+        call_s = {}                     # each variant's warm-up call, and how long it took
         for backend, target in targets.items():
-            for _ in range(WARMUP_BEFORE_ALONE):
-                start = time.perf_counter()
-                target.call()
-                call_s[backend] = time.perf_counter() - start
+            start = time.perf_counter()
+            target.call()
+            call_s[backend] = time.perf_counter() - start
         timed = {}
         with alone(), device_lock("cpu"):
             for backend, target in targets.items():
@@ -95,7 +93,7 @@ class PerfChecks(ModelChecks):
                 timed[backend] = measure(target.call, config, conditions={
                     **target.conditions, "guide_shape": list(guide_shape(self.model)),
                     "at_guide_shape": tuple(shape) == guide_shape(self.model),
-                    "warmup_calls_before_timing": WARMUP_BEFORE_ALONE})
+                    "warmup_calls_before_timing": 1})
         results = {}
         for backend, target in targets.items():
             result = timed[backend]
